@@ -1,0 +1,294 @@
+import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode, type Role } from './constants.js';
+import { ErrorCode, ProtocolError } from './errors.js';
+import { applyMask, readMaskKey } from './mask.js';
+import { Utf8Validator, isUtf8 } from './utf8.js';
+
+export interface FrameParserOptions {
+  /** Which end WE are. A server requires masked frames, a client refuses them (RFC 6455 §5.1). */
+  role: Role;
+  /** Largest payload of one frame, checked at the header. */
+  maxFrameSize: number;
+  /** Largest message (sum of its frames on the wire), checked at each header. */
+  maxMessageSize: number;
+  /** RSV1 may mark the first frame of a compressed message (RFC 7692 §6). */
+  allowRsv1: boolean;
+}
+
+/** What `advance()` found. */
+export const ParseStatus = { NeedMore: 0, Frame: 1, Fail: 2 } as const;
+export type ParseStatus = (typeof ParseStatus)[keyof typeof ParseStatus];
+
+/** A frame as `next()` returns it (a fresh object each time; the hot path reads the parser's fields instead). */
+export interface Frame {
+  fin: boolean;
+  rsv1: boolean;
+  opcode: number;
+  masked: boolean;
+  payload: Buffer;
+  /** For data frames: the opcode of the message this frame belongs to (Text or Binary). */
+  messageOpcode: number;
+  /** For data frames: whether the message is compressed (RSV1 on its first frame). */
+  compressed: boolean;
+}
+
+export type ParseEvent = { type: 'frame'; frame: Frame } | { type: 'fail'; error: ProtocolError };
+
+const EMPTY = Buffer.alloc(0);
+const STATE_HEADER = 0;
+const STATE_PAYLOAD = 1;
+const STATE_FAILED = 2;
+
+/**
+ * Sans-I/O frame parser (RFC 6455 §5.2): `push(chunk)` bytes in, `advance()` frames out.
+ *
+ * - It never throws. A violation becomes a `Fail` carrying a ProtocolError with the close code;
+ *   after that every call returns `Fail` again and all input is discarded.
+ * - Every limit and rule that the header decides is checked before a payload byte is buffered.
+ * - It takes ownership of pushed chunks: payloads are unmasked in place, and a payload that lies
+ *   whole inside one chunk is returned as a view of it (no copy).
+ * - Text payloads are checked for UTF-8 as their bytes arrive, across frames and across chunks,
+ *   so an invalid byte fails the message on the chunk that brings it (Autobahn 6.4.*).
+ *   Compressed messages are checked after inflation, by the MessageAssembler.
+ */
+export class FrameParser {
+  // The current frame, valid after advance() returned Frame. Reused: no object per frame.
+  fin = false;
+  rsv1 = false;
+  opcode = 0;
+  masked = false;
+  payload: Buffer = EMPTY;
+  messageOpcode = 0;
+  compressed = false;
+  error: ProtocolError | undefined;
+
+  readonly #role: Role;
+  readonly #maxFrame: number;
+  readonly #maxMessage: number;
+  readonly #allowRsv1: boolean;
+
+  #buf: Buffer = EMPTY;
+  #pos = 0;
+  #state = STATE_HEADER;
+
+  // Payload being filled across chunks.
+  #length = 0;
+  #filled = 0;
+  #key = 0;
+  #partial: Buffer = EMPTY;
+
+  // Message in progress (data frames).
+  #inMessage = false;
+  #msgOpcode = 0;
+  #msgCompressed = false;
+  #msgBytes = 0;
+  #validateText = false;
+  readonly #utf8 = new Utf8Validator();
+
+  constructor(options: FrameParserOptions) {
+    this.#role = options.role;
+    this.#maxFrame = options.maxFrameSize;
+    this.#maxMessage = options.maxMessageSize;
+    this.#allowRsv1 = options.allowRsv1;
+  }
+
+  /** Bytes held that do not yet make a frame (for accounting). */
+  get buffered(): number {
+    return this.#buf.length - this.#pos + this.#filled;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#state === STATE_FAILED || chunk.length === 0) return;
+    if (this.#pos >= this.#buf.length) {
+      this.#buf = chunk;
+    } else {
+      // Only a split header is carried over (at most 13 bytes); payloads are copied as they come.
+      this.#buf = Buffer.concat([this.#buf.subarray(this.#pos), chunk]);
+    }
+    this.#pos = 0;
+  }
+
+  /** Parse the next frame. On `Frame`, read the fields; on `Fail`, read `error`. */
+  advance(): ParseStatus {
+    if (this.#state === STATE_HEADER) return this.#header();
+    if (this.#state === STATE_PAYLOAD) return this.#fill();
+    return ParseStatus.Fail;
+  }
+
+  /** Allocating convenience over `advance()` for tests and `handleFrame`. */
+  next(): ParseEvent | undefined {
+    const s = this.advance();
+    if (s === ParseStatus.NeedMore) return undefined;
+    if (s === ParseStatus.Fail) return { type: 'fail', error: this.error! };
+    return { type: 'frame', frame: this.frame() };
+  }
+
+  /** A snapshot of the current frame's fields. */
+  frame(): Frame {
+    return {
+      fin: this.fin,
+      rsv1: this.rsv1,
+      opcode: this.opcode,
+      masked: this.masked,
+      payload: this.payload,
+      messageOpcode: this.messageOpcode,
+      compressed: this.compressed,
+    };
+  }
+
+  #fail(code: ErrorCode, message: string, closeCode: number): ParseStatus {
+    this.error = new ProtocolError(code, message, closeCode);
+    this.#state = STATE_FAILED;
+    this.#buf = EMPTY;
+    this.#pos = 0;
+    this.#partial = EMPTY;
+    this.payload = EMPTY;
+    return ParseStatus.Fail;
+  }
+
+  #header(): ParseStatus {
+    const buf = this.#buf;
+    const pos = this.#pos;
+    const avail = buf.length - pos;
+    if (avail < 2) return ParseStatus.NeedMore;
+    const b0 = buf[pos]!;
+    const b1 = buf[pos + 1]!;
+    const fin = (b0 & 0x80) !== 0;
+    const rsv1 = (b0 & 0x40) !== 0;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    let len = b1 & 0x7f;
+    const control = opcode >= 0x8;
+
+    // RFC 6455 §5.2: RSV bits MUST be 0 unless an extension defines them. RFC 7692 §6: RSV1 is the
+    // "Per-Message Compressed" bit, set on the first frame of a message only (§6.1) and never on
+    // a control frame.
+    if ((b0 & 0x30) !== 0) return this.#fail(ErrorCode.UnexpectedRsv, 'RSV2 and RSV3 must be clear', CloseCode.ProtocolError);
+    if (rsv1 && (!this.#allowRsv1 || control || opcode === Opcode.Continuation)) {
+      return this.#fail(ErrorCode.UnexpectedRsv, 'RSV1 must be clear', CloseCode.ProtocolError);
+    }
+    if (control) {
+      // §5.5: control frames are 8, 9, 10; not fragmented; at most 125 bytes.
+      if (opcode > Opcode.Pong) return this.#fail(ErrorCode.InvalidOpcode, `invalid opcode ${opcode}`, CloseCode.ProtocolError);
+      if (!fin) return this.#fail(ErrorCode.InvalidControlFrame, 'control frames must not be fragmented', CloseCode.ProtocolError);
+      if (len > MAX_CONTROL_PAYLOAD) {
+        return this.#fail(ErrorCode.InvalidControlFrame, 'control frame payload over 125 bytes', CloseCode.ProtocolError);
+      }
+    } else if (opcode === Opcode.Continuation) {
+      // §5.4: a continuation frame continues a message that was started.
+      if (!this.#inMessage) {
+        return this.#fail(ErrorCode.UnexpectedContinuation, 'continuation frame without a message to continue', CloseCode.ProtocolError);
+      }
+    } else if (opcode === Opcode.Text || opcode === Opcode.Binary) {
+      // §5.4: the fragments of one message are not interleaved with another message.
+      if (this.#inMessage) {
+        return this.#fail(ErrorCode.ExpectedContinuation, 'new data frame inside a fragmented message', CloseCode.ProtocolError);
+      }
+    } else {
+      return this.#fail(ErrorCode.InvalidOpcode, `invalid opcode ${opcode}`, CloseCode.ProtocolError);
+    }
+    // §5.1: a client MUST mask every frame it sends, a server MUST NOT mask.
+    if (masked !== (this.#role === 'server')) {
+      return this.#role === 'server'
+        ? this.#fail(ErrorCode.ExpectedMask, 'client frames must be masked', CloseCode.ProtocolError)
+        : this.#fail(ErrorCode.UnexpectedMask, 'server frames must not be masked', CloseCode.ProtocolError);
+    }
+
+    let headerLen = 2 + (masked ? 4 : 0);
+    if (len === 126) headerLen += 2;
+    else if (len === 127) headerLen += 8;
+    if (avail < headerLen) return ParseStatus.NeedMore;
+
+    let p = pos + 2;
+    if (len === 126) {
+      len = (buf[p]! << 8) | buf[p + 1]!;
+      p += 2;
+    } else if (len === 127) {
+      const hi = buf.readUInt32BE(p);
+      const lo = buf.readUInt32BE(p + 4);
+      p += 8;
+      // §5.2: the most significant bit of a 64-bit length MUST be 0.
+      if (hi > 0x7fffffff) return this.#fail(ErrorCode.InvalidLength, '64-bit payload length with the high bit set', CloseCode.ProtocolError);
+      // Beyond 2^53 no limit could allow it; a number can still hold it exactly below that.
+      len = hi > 0x1fffff ? Number.MAX_SAFE_INTEGER : hi * 0x100000000 + lo;
+    }
+    if (len > this.#maxFrame) {
+      return this.#fail(ErrorCode.PayloadTooBig, `frame of ${len} bytes exceeds the limit of ${this.#maxFrame}`, CloseCode.MessageTooBig);
+    }
+    if (!control) {
+      const total = (opcode === Opcode.Continuation ? this.#msgBytes : 0) + len;
+      if (total > this.#maxMessage) {
+        return this.#fail(ErrorCode.PayloadTooBig, `message exceeds the limit of ${this.#maxMessage} bytes`, CloseCode.MessageTooBig);
+      }
+      if (opcode !== Opcode.Continuation) {
+        this.#msgOpcode = opcode;
+        this.#msgCompressed = rsv1;
+        this.#validateText = opcode === Opcode.Text && !rsv1;
+        this.#utf8.reset();
+      }
+      this.#msgBytes = total;
+      this.#inMessage = !fin;
+    }
+    this.#key = masked ? readMaskKey(buf, p) : 0;
+    if (masked) p += 4;
+
+    this.fin = fin;
+    this.rsv1 = rsv1;
+    this.opcode = opcode;
+    this.masked = masked;
+    this.messageOpcode = control ? opcode : this.#msgOpcode;
+    this.compressed = control ? false : this.#msgCompressed;
+    this.#length = len;
+    this.#pos = p;
+
+    if (buf.length - p >= len) {
+      // Whole payload in this chunk: unmask in place and hand out a view.
+      const end = p + len;
+      if (masked) applyMask(buf, this.#key, p, end, 0);
+      const payload = len === 0 ? EMPTY : buf.subarray(p, end);
+      this.#pos = end;
+      if (!control && this.#validateText && !this.#checkText(payload, 0, len, fin)) {
+        return this.#fail(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData);
+      }
+      this.payload = payload;
+      return ParseStatus.Frame;
+    }
+    // Payload continues in later chunks: allocate it now that the header has passed every check.
+    this.#partial = Buffer.allocUnsafe(len);
+    this.#filled = 0;
+    this.#state = STATE_PAYLOAD;
+    return this.#fill();
+  }
+
+  #fill(): ParseStatus {
+    const buf = this.#buf;
+    const n = Math.min(this.#length - this.#filled, buf.length - this.#pos);
+    if (n > 0) {
+      const start = this.#filled;
+      buf.copy(this.#partial, start, this.#pos, this.#pos + n);
+      this.#pos += n;
+      this.#filled += n;
+      if (this.masked) applyMask(this.#partial, this.#key, start, start + n, start);
+      const control = this.opcode >= 0x8;
+      // Check text as it arrives, so that a bad byte fails before the rest of the frame comes.
+      if (!control && this.#validateText && !this.#utf8.push(this.#partial, start, start + n)) {
+        return this.#fail(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData);
+      }
+    }
+    if (this.#filled < this.#length) return ParseStatus.NeedMore;
+    this.payload = this.#partial;
+    this.#partial = EMPTY;
+    this.#filled = 0;
+    this.#state = STATE_HEADER;
+    if (this.opcode < 0x8 && this.#validateText && this.fin && this.#utf8.incomplete) {
+      return this.#fail(ErrorCode.InvalidUtf8, 'text message ends inside a UTF-8 sequence', CloseCode.InvalidPayloadData);
+    }
+    return ParseStatus.Frame;
+  }
+
+  /** UTF-8 check of a whole frame payload that arrived in one piece. */
+  #checkText(payload: Buffer, start: number, end: number, fin: boolean): boolean {
+    if (fin && this.opcode === Opcode.Text) return isUtf8(payload); // one-frame message: native check
+    if (!this.#utf8.push(payload, start, end)) return false;
+    return !(fin && this.#utf8.incomplete);
+  }
+}
