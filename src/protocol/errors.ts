@@ -77,8 +77,15 @@ export class ProtocolError extends WebSocketError {
 /** The opening handshake was refused (server side: answered with `status`) or failed (client side). */
 export class HandshakeError extends WebSocketError {
   override name = 'HandshakeError';
-  constructor(code: ErrorCode, message: string, options: WebSocketErrorOptions = {}) {
+  /** Headers the refusal response must carry (e.g. `Sec-WebSocket-Version: 13` with a 426). */
+  readonly headers: Record<string, string> | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: WebSocketErrorOptions & { headers?: Record<string, string> } = {},
+  ) {
     super(code, message, options);
+    this.headers = options.headers;
   }
 }
 
