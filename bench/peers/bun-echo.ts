@@ -1,0 +1,42 @@
+// Peer: Bun's native WebSocket server (Bun.serve), run by the bun binary from bench/node_modules.
+//   bun bench/peers/bun-echo.ts --port P [--deflate] [--host 127.0.0.1]
+// Same behaviour as ws-echo.mjs: echo with the same type, and `__burst:<count>:<size>` sends
+// <count> binary messages of <size> bytes to every client (sender included) through Bun's
+// publish/subscribe (framed once by uWebSockets underneath). See bench/README.md.
+
+import { burstPayload, parseBurst, parseServerArgs } from './control.mjs';
+
+const args = parseServerArgs(process.argv.slice(2));
+const TOPIC = 'bench';
+
+const server = Bun.serve({
+  hostname: args.host,
+  port: args.port,
+  fetch(req, srv) {
+    if (srv.upgrade(req)) return undefined;
+    return new Response('wschan bench peer: WebSocket only\n', { status: 426, headers: { 'Sec-WebSocket-Version': '13' } });
+  },
+  websocket: {
+    perMessageDeflate: args.deflate,
+    maxPayloadLength: 64 * 1024 * 1024,
+    idleTimeout: 960, // the longest Bun allows: idle connections must survive the RSS scenario
+    backpressureLimit: 64 * 1024 * 1024,
+    open(ws) {
+      ws.subscribe(TOPIC);
+    },
+    message(ws, message) {
+      if (typeof message === 'string' && message.charCodeAt(0) === 0x5f && message.startsWith('__')) {
+        const burst = parseBurst(message);
+        if (burst !== null) {
+          const [count, size] = burst;
+          for (let k = 0; k < count; k++) server.publish(TOPIC, burstPayload(k, size));
+          return;
+        }
+      }
+      ws.send(message);
+    },
+  },
+});
+
+process.stdout.write(`bun ${Bun.version} ${args.deflate ? '(permessage-deflate) ' : ''}listening on ${args.host}:${server.port}\n`);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(0));

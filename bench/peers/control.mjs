@@ -1,0 +1,42 @@
+// The benchmark control protocol, shared by every peer server (ws, Bun, wschan) so that each
+// one does exactly the same work. See bench/README.md, "Control protocol".
+//
+// A client sends the TEXT message `__burst:<count>:<size>` (ASCII, count 1..100000, size
+// 0..1048576). The server does not echo it. Instead it sends <count> BINARY messages of <size>
+// bytes to every connected client (the sender included), in order, each message framed once
+// and the same frame given to every client. Message k (k = 0..count-1) carries k as a 32-bit
+// big-endian integer in its first 4 bytes (when size >= 4); every other byte is 0x2a ('*').
+// Any other message (text or binary) is echoed back unchanged with the same type.
+
+export const BURST_PREFIX = '__burst:';
+
+/** Returns [count, size] when `text` is a valid burst command, otherwise null. */
+export function parseBurst(text) {
+  const m = /^__burst:(\d{1,6}):(\d{1,7})$/.exec(text);
+  if (m === null) return null;
+  const count = Number(m[1]);
+  const size = Number(m[2]);
+  if (count < 1 || count > 100000 || size > 1048576) return null;
+  return [count, size];
+}
+
+/** The payload of burst message k. */
+export function burstPayload(k, size) {
+  const buf = Buffer.alloc(size, 0x2a);
+  if (size >= 4) buf.writeUInt32BE(k >>> 0, 0);
+  return buf;
+}
+
+/** `--port P [--deflate] [--host H]` */
+export function parseServerArgs(argv) {
+  const out = { port: 0, host: '127.0.0.1', deflate: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--port') out.port = Number(argv[++i]);
+    else if (a === '--host') out.host = argv[++i];
+    else if (a === '--deflate') out.deflate = true;
+    else throw new Error(`unknown argument: ${a}`);
+  }
+  if (!Number.isInteger(out.port) || out.port <= 0) throw new Error('--port P is required');
+  return out;
+}
