@@ -1,0 +1,177 @@
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { Type } from '@sinclair/typebox';
+import { Conn, type ConnHandlers } from '../conn/conn.js';
+import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
+import { formatExtensions } from '../protocol/extensions.js';
+import { buildClientHeaders, generateKey, validateServerResponse } from '../protocol/handshake.js';
+import type { MaskKeySource } from '../protocol/mask.js';
+import { PerMessageDeflate, acceptDeflateResponse, buildDeflateOffer, deflateParamsKey } from '../protocol/permessage-deflate.js';
+import { ConnOptionsSchema, DeflateOptionsSchema, connOptionsFrom, parseOptions, resolveDeflate } from '../server/options.js';
+
+export const ClientOptionsSchema = Type.Object(
+  {
+    ...ConnOptionsSchema,
+    handshakeTimeout: Type.Integer({ minimum: 1, default: 10_000, description: 'Longest time to a 101 response (ms)' }),
+    protocols: Type.Optional(Type.Array(Type.String(), { description: 'Subprotocols to offer, in order of preference' })),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Extra request headers' })),
+    origin: Type.Optional(Type.String()),
+    deflate: Type.Union([Type.Boolean(), Type.Partial(DeflateOptionsSchema)], { default: false }),
+  },
+  { additionalProperties: false },
+);
+
+export interface ClientOptions<D = undefined> extends ConnHandlers<D> {
+  maxMessageSize?: number;
+  maxFrameSize?: number;
+  maxQueuedFrames?: number;
+  maxQueuedBytes?: number;
+  overflow?: 'wait' | 'drop-newest' | 'drop-oldest' | 'close';
+  overflowCloseCode?: 1008 | 1013;
+  maxWaiters?: number;
+  inboxSize?: number;
+  pingInterval?: number;
+  pongTimeout?: number;
+  closeTimeout?: number;
+  handshakeTimeout?: number;
+  protocols?: string[];
+  headers?: Record<string, string>;
+  origin?: string;
+  deflate?: boolean | Partial<import('../server/options.js').DeflateSettings>;
+  /** Per-connection context, as `conn.data`. */
+  data?: D;
+  /** TLS options for wss:// (ca, cert, key, rejectUnauthorized, servername…). */
+  tls?: TlsOptions;
+  /** Abort the handshake. */
+  signal?: AbortSignal;
+  /** Where masking keys come from (default: crypto-random). Tests inject a fixed key. */
+  maskKeys?: MaskKeySource;
+}
+
+const HANDLER_KEYS = ['handleOpen', 'handleData', 'handlePing', 'handlePong', 'handleClose', 'handleError', 'handleFrame'] as const;
+const NON_SCHEMA_KEYS = new Set<string>([...HANDLER_KEYS, 'data', 'tls', 'signal', 'maskKeys']);
+
+/**
+ * Open a WebSocket connection (RFC 6455 §4.1) to a `ws://` or `wss://` URL. Resolves with the same
+ * `Conn` the server uses, once the server's 101 response has been checked. Messages go to
+ * `handleData` when given, else to `for await (const m of conn)`.
+ */
+export function connect<D = undefined>(url: string | URL, options: ClientOptions<D> = {}): Promise<Conn<D>> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return Promise.reject(new WebSocketError(ErrorCode.InvalidArgument, `invalid URL: ${String(url)}`));
+  }
+  const secure = u.protocol === 'wss:' || u.protocol === 'https:';
+  if (!secure && u.protocol !== 'ws:' && u.protocol !== 'http:') {
+    return Promise.reject(new WebSocketError(ErrorCode.InvalidArgument, `unsupported URL scheme ${u.protocol} (use ws: or wss:)`));
+  }
+  if (u.hash !== '') return Promise.reject(new WebSocketError(ErrorCode.InvalidArgument, 'a WebSocket URL must not have a fragment (RFC 6455 §3)'));
+
+  const schemaInput: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) if (!NON_SCHEMA_KEYS.has(k) && v !== undefined) schemaInput[k] = v;
+  let opts;
+  try {
+    opts = parseOptions(ClientOptionsSchema, schemaInput, 'client options');
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const handlers: ConnHandlers<D> = {};
+  for (const k of HANDLER_KEYS) if (options[k] !== undefined) (handlers as Record<string, unknown>)[k] = options[k];
+  const deflate = resolveDeflate(opts.deflate);
+  const offer = deflate !== undefined ? formatExtensions([buildDeflateOffer(deflate)]) : undefined;
+  const key = generateKey();
+  const protocols = opts.protocols ?? [];
+  const headers = buildClientHeaders({ key, protocols, extensions: offer, origin: opts.origin, headers: opts.headers });
+
+  return new Promise<Conn<D>>((resolve, reject) => {
+    let settled = false;
+    let req: ClientRequest;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      req?.destroy();
+      reject(err);
+    };
+    const onAbort = (): void => fail(new WebSocketError(ErrorCode.Aborted, 'connect aborted', { cause: options.signal?.reason }));
+    const timer = setTimeout(
+      () => fail(new HandshakeError(ErrorCode.HandshakeTimeout, `no handshake response within ${opts.handshakeTimeout} ms`)),
+      opts.handshakeTimeout,
+    );
+    if (options.signal?.aborted) {
+      onAbort();
+      return;
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const requestOptions = {
+      method: 'GET',
+      host: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+      port: u.port !== '' ? Number(u.port) : secure ? 443 : 80,
+      path: (u.pathname || '/') + u.search,
+      headers,
+      agent: false as const,
+      ...(secure ? { servername: u.hostname, ...options.tls } : {}),
+    };
+    req = (secure ? httpsRequest : httpRequest)(requestOptions);
+    req.on('error', (err) => fail(new HandshakeError(ErrorCode.HandshakeFailed, `connection failed: ${err.message}`, { cause: err })));
+    req.on('response', (res: IncomingMessage) => {
+      res.resume();
+      fail(new HandshakeError(ErrorCode.HandshakeFailed, `server answered ${res.statusCode} ${res.statusMessage ?? ''} instead of 101`.trim(), { status: res.statusCode }));
+    });
+    req.on('upgrade', (res: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (settled) {
+        socket.destroy();
+        return;
+      }
+      try {
+        const checked = validateServerResponse(res, { key, protocols, extensionsOffered: offer !== undefined });
+        let conn: Conn<D>['extensions'];
+        let codec: PerMessageDeflate | undefined;
+        let paramsKey = '';
+        if (deflate !== undefined) {
+          const params = acceptDeflateResponse(checked.extensions, deflate);
+          if (params !== undefined) {
+            codec = new PerMessageDeflate('client', params, deflate);
+            paramsKey = deflateParamsKey(params);
+            conn = formatExtensions(checked.extensions);
+          }
+        }
+        settled = true;
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        const c = new Conn<D>({
+          socket,
+          role: 'client',
+          options: connOptionsFrom(opts),
+          handlers,
+          data: options.data as D,
+          protocol: checked.protocol,
+          extensions: conn,
+          remoteAddress: (socket as Duplex & { remoteAddress?: string }).remoteAddress,
+          head,
+          deflate: codec !== undefined ? { codec, threshold: deflate!.threshold, paramsKey } : undefined,
+          maskKeys: options.maskKeys,
+        });
+        resolve(c);
+        const open = handlers.handleOpen;
+        if (open !== undefined) {
+          try {
+            const r = open(c);
+            if (r instanceof Promise) r.catch(() => void c.close(1011, 'internal error'));
+          } catch {
+            void c.close(1011, 'internal error');
+          }
+        }
+      } catch (err) {
+        socket.destroy();
+        fail(err instanceof Error ? err : new HandshakeError(ErrorCode.HandshakeFailed, String(err)));
+      }
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,994 @@
+import type { Duplex } from 'node:stream';
+import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode, type Role } from '../protocol/constants.js';
+import { ConnectionError, ErrorCode, ProtocolError, WebSocketError } from '../protocol/errors.js';
+import { encodeClosePayload, parseClosePayload } from '../protocol/close.js';
+import { FrameParser, ParseStatus, type Frame } from '../protocol/frame-parser.js';
+import { frameHeaderSize, writeFrame, writeFrameHeader } from '../protocol/frame-encoder.js';
+import { MessageAssembler, type Inflater } from '../protocol/message-assembler.js';
+import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask.js';
+import { isUtf8 } from '../protocol/utf8.js';
+import { Channel } from './channel.js';
+
+export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
+
+/**
+ * What happens to a write when the outbox is full (over `maxQueuedFrames` or `maxQueuedBytes`):
+ * - `wait`: `write()` waits for room (bounded by `maxWaiters`); `tryWrite()` answers `'full'`.
+ * - `drop-newest`: the new message is not queued; the result says `'dropped'`.
+ * - `drop-oldest`: the oldest queued data messages are dropped to make room (never control frames).
+ * - `close`: the connection is closed with `overflowCloseCode` (1008 or 1013); the write rejects.
+ */
+export type OverflowPolicy = 'wait' | 'drop-newest' | 'drop-oldest' | 'close';
+export type WriteResult = 'queued' | 'dropped';
+export type TryWriteResult = 'queued' | 'dropped' | 'full' | 'closed';
+
+export interface CloseInfo {
+  /** The code from the peer's Close frame; else the code we failed the connection with; else 1006. */
+  code: number;
+  reason: string;
+  /** Both Close frames were exchanged and no error ended the connection. */
+  wasClean: boolean;
+  /** What ended the connection, when something went wrong. */
+  error: WebSocketError | undefined;
+  /** Data frames that were queued (or waiting to be) and never written to the socket. */
+  unsent: number;
+}
+
+export interface Message {
+  data: Buffer;
+  isBinary: boolean;
+}
+
+/**
+ * The callbacks a connection reports to. One object is shared by every connection of a server;
+ * handlers receive the connection as their first argument, so no closure is made per connection.
+ */
+export interface ConnHandlers<D = unknown> {
+  handleOpen?: ((conn: Conn<D>) => void | Promise<void>) | undefined;
+  /**
+   * A whole message. `data` is valid UTF-8 when `isBinary` is false. It may be a view into the
+   * socket's read buffer: copy it if you keep it long. Return a Promise to process messages one at
+   * a time: the next message waits for it, and the socket is paused when `inboxSize` fill up.
+   */
+  handleData?: ((conn: Conn<D>, data: Buffer, isBinary: boolean) => unknown) | undefined;
+  handlePing?: ((conn: Conn<D>, payload: Buffer) => void) | undefined;
+  handlePong?: ((conn: Conn<D>, payload: Buffer) => void) | undefined;
+  handleClose?: ((conn: Conn<D>, info: CloseInfo) => void) | undefined;
+  handleError?: ((conn: Conn<D>, error: WebSocketError) => void) | undefined;
+  /** Every frame as it is parsed, before assembly (a fresh object per frame: for debugging and tools). */
+  handleFrame?: ((conn: Conn<D>, frame: Frame) => void) | undefined;
+}
+
+export interface ConnOptions {
+  maxMessageSize: number;
+  maxFrameSize: number;
+  maxQueuedFrames: number;
+  maxQueuedBytes: number;
+  overflow: OverflowPolicy;
+  overflowCloseCode: 1008 | 1013;
+  maxWaiters: number;
+  inboxSize: number;
+  pingInterval: number;
+  pongTimeout: number;
+  closeTimeout: number;
+}
+
+export const defaultConnOptions: ConnOptions = {
+  maxMessageSize: 16 * 1024 * 1024,
+  maxFrameSize: 16 * 1024 * 1024,
+  maxQueuedFrames: 4096,
+  maxQueuedBytes: 4 * 1024 * 1024,
+  overflow: 'wait',
+  overflowCloseCode: 1008,
+  maxWaiters: 1024,
+  inboxSize: 64,
+  pingInterval: 0,
+  pongTimeout: 10_000,
+  closeTimeout: 5_000,
+};
+
+/** A negotiated permessage-deflate codec, as the connection uses it. */
+export interface DeflateCodec extends Inflater {
+  compress(data: Uint8Array): Buffer;
+  close(): void;
+}
+
+export interface ConnInit<D> {
+  socket: Duplex;
+  role: Role;
+  options: ConnOptions;
+  handlers: ConnHandlers<D>;
+  data: D;
+  id?: number;
+  protocol?: string | undefined;
+  extensions?: string | undefined;
+  remoteAddress?: string | undefined;
+  /** Bytes read past the handshake. */
+  head?: Buffer | undefined;
+  deflate?: { codec: DeflateCodec; threshold: number; paramsKey: string } | undefined;
+  /** Client side: where masking keys come from (RFC 6455 §5.3). */
+  maskKeys?: MaskKeySource | undefined;
+}
+
+// Entry flags in the outbox.
+const F_OPCODE = 0x0f;
+const F_FRAMED = 0x10; // a whole frame already encoded (broadcast)
+const F_RSV1 = 0x20;
+
+/** Payloads at least this large are written by reference (server side) instead of copied into the batch. */
+const LARGE = 16 * 1024;
+const MAX_PENDING_PONGS = 16;
+const EMPTY = Buffer.alloc(0);
+
+/** Shared, already settled results, so that the common write allocates no Promise. */
+const QUEUED: Promise<WriteResult> = Promise.resolve('queued');
+const DROPPED: Promise<WriteResult> = Promise.resolve('dropped');
+function noop(): void {}
+function rejected(error: Error): Promise<never> {
+  const p = Promise.reject(error);
+  p.catch(noop); // a fire-and-forget write must not crash the process; awaiting still throws
+  return p;
+}
+
+interface WriteWaiter {
+  data: Buffer | string;
+  flags: number;
+  length: number;
+  resolve: (r: WriteResult) => void;
+  reject: (e: Error) => void;
+}
+
+let nextId = 1;
+
+/**
+ * One WebSocket connection: a reader loop (socket → FrameParser → MessageAssembler → handler or
+ * inbox) and a writer loop (outbox → one batched socket write per turn of the event loop), joined
+ * only through bounded queues.
+ *
+ * Invariants:
+ * - `write()` may be called from any task at any time; it never blocks the reader.
+ * - The outbox is bounded in frames and bytes; a full outbox gets the overflow policy.
+ * - Control frames (pong, close) go on their own lane, are never dropped, and a pong goes before
+ *   queued data. A Close frame goes after the data queued before `close()` was called.
+ * - Exactly one Close frame is ever sent; `close()` is idempotent.
+ * - Every wait (a `write` waiting for room, the async iterator) ends when the connection closes.
+ */
+export class Conn<D = unknown> implements AsyncIterable<Message> {
+  readonly id: number;
+  readonly role: Role;
+  readonly remoteAddress: string | undefined;
+  readonly protocol: string | undefined;
+  readonly extensions: string | undefined;
+  /** Your per-connection context. */
+  data: D;
+  /** Resolves once, when the connection has closed, with how it closed. */
+  readonly closed: Promise<CloseInfo>;
+
+  /** Round-trip time of the last keepalive ping, in milliseconds (NaN until one is answered). */
+  rtt = Number.NaN;
+  bytesIn = 0;
+  bytesOut = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+  /** Data messages dropped by the overflow policy. */
+  dropped = 0;
+
+  #state: ConnState = 'open';
+  readonly #socket: Duplex;
+  readonly #opts: ConnOptions;
+  readonly #handlers: ConnHandlers<D>;
+  readonly #parser: FrameParser;
+  readonly #assembler: MessageAssembler;
+  readonly #deflate: { codec: DeflateCodec; threshold: number; paramsKey: string } | undefined;
+  readonly #maskKeys: MaskKeySource | undefined;
+  #resolveClosed!: (info: CloseInfo) => void;
+
+  // Outbox (data lane): parallel arrays, consumed whole by each flush.
+  #qData: (Buffer | string)[] = [];
+  #qFlags: number[] = [];
+  #qLen: number[] = [];
+  #qTime: number[] = [];
+  #qHead = 0;
+  #qBytes = 0;
+  #waiters: WriteWaiter[] = [];
+  // Control lane.
+  #pongs: Buffer[] = [];
+  #pings: Buffer[] = [];
+  #closeFrame: Buffer | undefined;
+  #closeSent = false;
+  /** We are closing because of an error: the outbox was discarded and TCP ends after our Close frame. */
+  #failing = false;
+  /** Frames dropped by a close before they could be written. */
+  #unsent = 0;
+
+  #flushScheduled = false;
+  #draining = false;
+  #ended = false;
+
+  // Reader.
+  #inputDone = false;
+  #readPaused = false;
+  #dispatching = false;
+  #inbox: Channel<Message> | undefined;
+  #closeReceived: { code: number; reason: string } | undefined;
+  #error: WebSocketError | undefined;
+
+  // Timers.
+  #closeTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #pongTimer: NodeJS.Timeout | undefined;
+  #pingPayload: Buffer | undefined;
+  #pingSentAt = 0;
+
+  readonly #flushBound = (): void => this.#flush();
+  readonly #onHandlerDone = (): void => this.#handlerDone();
+  readonly #onHandlerError = (err: unknown): void => this.#handlerFailed(err);
+
+  constructor(init: ConnInit<D>) {
+    this.id = init.id ?? nextId++;
+    this.role = init.role;
+    this.#socket = init.socket;
+    this.#opts = init.options;
+    this.#handlers = init.handlers;
+    this.data = init.data;
+    this.protocol = init.protocol;
+    this.extensions = init.extensions;
+    this.remoteAddress = init.remoteAddress;
+    this.#deflate = init.deflate;
+    this.#maskKeys = init.role === 'client' ? (init.maskKeys ?? defaultMaskKeys) : undefined;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    const o = init.options;
+    this.#parser = new FrameParser({
+      role: init.role,
+      maxFrameSize: o.maxFrameSize,
+      maxMessageSize: o.maxMessageSize,
+      allowRsv1: init.deflate !== undefined,
+    });
+    this.#assembler = new MessageAssembler({ maxMessageSize: o.maxMessageSize, inflater: init.deflate?.codec });
+
+    const socket = init.socket as Duplex & { setNoDelay?: (v: boolean) => void; setTimeout?: (ms: number) => void };
+    socket.setNoDelay?.(true);
+    socket.setTimeout?.(0);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => this.#onDrain());
+    socket.on('end', () => this.#onEnd());
+    socket.on('close', () => this.#finish());
+    socket.on('error', (err: Error) => this.#onSocketError(err));
+    if (o.pingInterval > 0) this.#startKeepalive();
+    if (init.head !== undefined && init.head.length > 0) {
+      // Bytes that came with the handshake: parse them once the caller has had the conn.
+      const head = init.head;
+      process.nextTick(() => this.#onData(head));
+    }
+  }
+
+  get state(): ConnState {
+    return this.#state;
+  }
+  /** Data frames waiting in the outbox. */
+  get queuedFrames(): number {
+    return this.#qData.length - this.#qHead;
+  }
+  /** Payload bytes waiting in the outbox. */
+  get queuedBytes(): number {
+    return this.#qBytes;
+  }
+  /** Writers waiting for room (policy `wait`). */
+  get waitingWrites(): number {
+    return this.#waiters.length;
+  }
+  /** Bytes handed to the socket and not yet sent by the kernel. */
+  get socketBufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+  /** Age in ms of the oldest message still in the outbox (0 when empty). */
+  get oldestQueuedAge(): number {
+    if (this.#qHead >= this.#qData.length) return 0;
+    const t = this.#qTime[this.#qHead]!;
+    return t === 0 ? 0 : performance.now() - t;
+  }
+  /** The permessage-deflate parameter set in use, as a key (for framing a broadcast once per set). */
+  get deflateKey(): string | undefined {
+    return this.#deflate?.paramsKey;
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /** Send a message: a string as text, bytes as binary (or as text when `isBinary` is false). */
+  write(data: string | Uint8Array, isBinary?: boolean): Promise<WriteResult> {
+    if (typeof data === 'string') return this.#write(data, isBinary === true ? Opcode.Binary : Opcode.Text);
+    return this.#write(data, isBinary === false ? Opcode.Text : Opcode.Binary);
+  }
+  writeText(data: string | Uint8Array): Promise<WriteResult> {
+    return this.#write(data, Opcode.Text);
+  }
+  writeBinary(data: Uint8Array | string): Promise<WriteResult> {
+    return this.#write(data, Opcode.Binary);
+  }
+
+  /** Queue without waiting. `'full'`: nothing was queued (policy `wait`); `'closed'`: the connection is closing or closed. */
+  tryWrite(data: string | Uint8Array, isBinary?: boolean): TryWriteResult {
+    const op = typeof data === 'string' ? (isBinary === true ? Opcode.Binary : Opcode.Text) : isBinary === false ? Opcode.Text : Opcode.Binary;
+    const item = this.#prepare(data, op);
+    if (item instanceof WebSocketError) throw item;
+    if (this.#state !== 'open') return 'closed';
+    if (this.#waiters.length === 0 && this.#fits(item.length)) {
+      this.#enqueue(item.data, item.flags, item.length);
+      return 'queued';
+    }
+    return this.#overflow(item.data, item.flags, item.length, false) as TryWriteResult;
+  }
+
+  /**
+   * Queue a frame that is already encoded (unmasked, server side): a broadcast framed once and
+   * shared by every subscriber. `payloadLength` is what counts against the outbox byte budget.
+   */
+  tryWriteFrame(frame: Buffer, payloadLength = frame.length): TryWriteResult {
+    if (this.#state !== 'open') return 'closed';
+    if (this.#waiters.length === 0 && this.#fits(payloadLength)) {
+      this.#enqueue(frame, F_FRAMED, payloadLength);
+      return 'queued';
+    }
+    return this.#overflow(frame, F_FRAMED, payloadLength, false) as TryWriteResult;
+  }
+
+  /** Send a Ping (RFC 6455 §5.5.2) with up to 125 bytes of payload. False if the connection is not open. */
+  ping(payload: string | Uint8Array = EMPTY): boolean {
+    const buf = this.#control(payload);
+    if (this.#state !== 'open') return false;
+    this.#pings.push(buf);
+    this.#schedule();
+    return true;
+  }
+
+  /** Send an unsolicited Pong (RFC 6455 §5.5.3: a unidirectional heartbeat). */
+  pong(payload: string | Uint8Array = EMPTY): boolean {
+    const buf = this.#control(payload);
+    if (this.#state !== 'open') return false;
+    this.#queuePong(buf);
+    return true;
+  }
+
+  /**
+   * Start the closing handshake (RFC 6455 §7.1.2) after the data already queued. Idempotent: only
+   * the first call sends a Close frame; every call returns the same `closed` promise. Throws
+   * WS_ERR_INVALID_ARGUMENT for a code that may not be sent or a reason over 123 bytes.
+   */
+  close(code: number = CloseCode.NormalClosure, reason = ''): Promise<CloseInfo> {
+    const body = encodeClosePayload(code, reason);
+    if (this.#state === 'open') this.#startClose(body, false);
+    return this.closed;
+  }
+
+  /** Destroy the TCP connection at once, without a closing handshake (reported as 1006). */
+  terminate(): void {
+    if (this.#state === 'closed') return;
+    this.#socket.destroy();
+  }
+
+  #control(payload: string | Uint8Array): Buffer {
+    const buf = typeof payload === 'string' ? Buffer.from(payload) : toBuffer(payload);
+    if (buf.length > MAX_CONTROL_PAYLOAD) {
+      throw new WebSocketError(ErrorCode.InvalidArgument, `control frame payload is ${buf.length} bytes; at most 125 allowed`);
+    }
+    return buf;
+  }
+
+  #prepare(data: string | Uint8Array, op: number): { data: Buffer | string; flags: number; length: number } | WebSocketError {
+    if (typeof data === 'string') return { data, flags: op, length: Buffer.byteLength(data) };
+    if (!(data instanceof Uint8Array)) {
+      return new WebSocketError(ErrorCode.InvalidArgument, 'write() takes a string, a Buffer or a Uint8Array');
+    }
+    const buf = toBuffer(data);
+    if (op === Opcode.Text && !isUtf8(buf)) {
+      return new WebSocketError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', { closeCode: CloseCode.InvalidPayloadData });
+    }
+    return { data: buf, flags: op, length: buf.length };
+  }
+
+  #write(data: string | Uint8Array, op: number): Promise<WriteResult> {
+    // Fast path: no object made for a string or a Buffer that fits.
+    let payload: Buffer | string;
+    let length: number;
+    if (typeof data === 'string') {
+      payload = data;
+      length = Buffer.byteLength(data);
+    } else {
+      const item = this.#prepare(data, op);
+      if (item instanceof WebSocketError) return rejected(item);
+      payload = item.data;
+      length = item.length;
+    }
+    if (this.#state !== 'open') return rejected(this.#closedError());
+    if (this.#waiters.length === 0 && this.#fits(length)) {
+      this.#enqueue(payload, op, length);
+      return QUEUED;
+    }
+    return this.#overflow(payload, op, length, true) as Promise<WriteResult>;
+  }
+
+  #fits(length: number): boolean {
+    const frames = this.#qData.length - this.#qHead;
+    // An empty outbox takes any message that the byte budget alone would refuse, so a message
+    // bigger than maxQueuedBytes can still be sent (alone).
+    return frames === 0 || (frames < this.#opts.maxQueuedFrames && this.#qBytes + length <= this.#opts.maxQueuedBytes);
+  }
+
+  #overflow(data: Buffer | string, flags: number, length: number, wait: boolean): TryWriteResult | Promise<WriteResult> {
+    switch (this.#opts.overflow) {
+      case 'wait': {
+        if (!wait) return 'full';
+        if (this.#waiters.length >= this.#opts.maxWaiters) {
+          return rejected(new ConnectionError(ErrorCode.TooManyWaiters, `more than ${this.#opts.maxWaiters} writes waiting for room in the outbox`));
+        }
+        return new Promise<WriteResult>((resolve, reject) => {
+          this.#waiters.push({ data, flags, length, resolve, reject });
+        });
+      }
+      case 'drop-newest':
+        this.dropped++;
+        return wait ? DROPPED : 'dropped';
+      case 'drop-oldest': {
+        while (!this.#fits(length) && this.#qHead < this.#qData.length) {
+          this.#qBytes -= this.#qLen[this.#qHead]!;
+          this.#qData[this.#qHead] = EMPTY;
+          this.#qHead++;
+          this.dropped++;
+        }
+        this.#enqueue(data, flags, length);
+        return wait ? QUEUED : 'queued';
+      }
+      case 'close': {
+        const err = new ConnectionError(ErrorCode.OutboxFull, 'outbox full: the peer is not reading fast enough', {
+          closeCode: this.#opts.overflowCloseCode,
+        });
+        this.#failWith(err, this.#opts.overflowCloseCode, 'slow consumer');
+        return wait ? rejected(err) : 'closed';
+      }
+    }
+  }
+
+  #enqueue(data: Buffer | string, flags: number, length: number): void {
+    this.#qData.push(data);
+    this.#qFlags.push(flags);
+    this.#qLen.push(length);
+    // Only a blocked writer keeps messages past this turn of the event loop, so only then is the
+    // time worth reading (for oldestQueuedAge).
+    this.#qTime.push(this.#draining ? performance.now() : 0);
+    this.#qBytes += length;
+    this.messagesOut++;
+    if (!this.#flushScheduled && !this.#draining) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flushBound);
+    }
+  }
+
+  #schedule(): void {
+    if (!this.#flushScheduled && !this.#draining) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flushBound);
+    }
+  }
+
+  #queuePong(payload: Buffer): void {
+    // RFC 6455 §5.5.3: with several Pings unanswered, answering only the latest is allowed; keep
+    // the lane bounded against a peer that pings and never reads.
+    if (this.#pongs.length >= MAX_PENDING_PONGS) this.#pongs.shift();
+    this.#pongs.push(payload);
+    this.#schedule();
+  }
+
+  /**
+   * The writer loop's turn: everything ready goes to the socket in one write (small frames are
+   * encoded side by side into one buffer; big payloads are passed by reference in a corked batch).
+   */
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#ended || this.#draining || this.#state === 'closed') return;
+    const masked = this.role === 'client';
+    const deflate = this.#deflate;
+    const pongs = this.#pongs;
+    const pings = this.#pings;
+    const qData = this.#qData;
+    const qFlags = this.#qFlags;
+    const qLen = this.#qLen;
+    const head = this.#qHead;
+    const end = qData.length;
+
+    // Pass 1: compress what should be, and size the batch.
+    let size = 0;
+    let refs = 0;
+    for (let i = 0; i < pongs.length; i++) size += frameHeaderSize(pongs[i]!.length, masked) + pongs[i]!.length;
+    for (let i = 0; i < pings.length; i++) size += frameHeaderSize(pings[i]!.length, masked) + pings[i]!.length;
+    for (let i = head; i < end; i++) {
+      const flags = qFlags[i]!;
+      let len = qLen[i]!;
+      if ((flags & F_FRAMED) !== 0) {
+        if (len >= LARGE) refs++;
+        else size += (qData[i] as Buffer).length;
+        continue;
+      }
+      if (deflate !== undefined && len >= deflate.threshold && len > 0) {
+        const src = qData[i]!;
+        const out = deflate.codec.compress(typeof src === 'string' ? Buffer.from(src) : src);
+        qData[i] = out;
+        qFlags[i] = flags | F_RSV1;
+        qLen[i] = len = out.length;
+      } else if (len >= LARGE && typeof qData[i] === 'string') {
+        qData[i] = Buffer.from(qData[i] as string);
+      }
+      size += frameHeaderSize(len, masked);
+      if (len < LARGE || masked) size += len;
+      else refs++;
+    }
+    const closeFrame = this.#closeFrame !== undefined && !this.#closeSent ? this.#closeFrame : undefined;
+    if (closeFrame !== undefined) size += frameHeaderSize(closeFrame.length, masked) + closeFrame.length;
+    if (size === 0 && refs === 0) return;
+
+    const keys = this.#maskKeys;
+    const slab = Buffer.allocUnsafe(size);
+    let off = 0;
+    let segStart = 0;
+    const chunks: Buffer[] | undefined = refs > 0 ? [] : undefined;
+    for (let i = 0; i < pongs.length; i++) off = writeFrame(slab, off, Opcode.Pong, true, false, pongs[i]!, keys?.next());
+    for (let i = 0; i < pings.length; i++) off = writeFrame(slab, off, Opcode.Ping, true, false, pings[i]!, keys?.next());
+    if (pongs.length > 0) this.#pongs = [];
+    if (pings.length > 0) this.#pings = [];
+    for (let i = head; i < end; i++) {
+      const flags = qFlags[i]!;
+      const data = qData[i]!;
+      const len = qLen[i]!;
+      if ((flags & F_FRAMED) !== 0) {
+        const frame = data as Buffer;
+        if (len >= LARGE) {
+          chunks!.push(slab.subarray(segStart, off), frame);
+          segStart = off;
+        } else {
+          frame.copy(slab, off);
+          off += frame.length;
+        }
+        continue;
+      }
+      const op = flags & F_OPCODE;
+      const rsv1 = (flags & F_RSV1) !== 0;
+      if (typeof data === 'string') {
+        const key = keys?.next();
+        off = writeFrameHeader(slab, off, op, true, rsv1, len, key);
+        slab.write(data, off, len, 'utf8');
+        if (key !== undefined) applyMask(slab, key, off, off + len, 0);
+        off += len;
+      } else if (len < LARGE || masked) {
+        off = writeFrame(slab, off, op, true, rsv1, data, keys?.next());
+      } else {
+        off = writeFrameHeader(slab, off, op, true, rsv1, len, undefined);
+        chunks!.push(slab.subarray(segStart, off), data);
+        segStart = off;
+      }
+    }
+    if (closeFrame !== undefined) {
+      off = writeFrame(slab, off, Opcode.Close, true, false, closeFrame, keys?.next());
+      this.#closeSent = true;
+    }
+    // The batch owns everything now: reset the outbox.
+    this.#qData = [];
+    this.#qFlags = [];
+    this.#qLen = [];
+    this.#qTime = [];
+    this.#qHead = 0;
+    this.#qBytes = 0;
+
+    const socket = this.#socket;
+    let ok: boolean;
+    if (chunks === undefined) {
+      ok = socket.write(slab);
+    } else {
+      if (off > segStart) chunks.push(slab.subarray(segStart, off));
+      socket.cork();
+      for (let i = 0; i < chunks.length; i++) if (chunks[i]!.length > 0) socket.write(chunks[i]!);
+      socket.uncork();
+      ok = socket.writableLength < socket.writableHighWaterMark;
+    }
+    this.bytesOut += size;
+    if (!ok) this.#draining = true;
+    if (this.#waiters.length > 0) this.#admitWaiters();
+    if (this.#closeSent) this.#afterCloseSent();
+  }
+
+  #onDrain(): void {
+    this.#draining = false;
+    if (this.#waiters.length > 0) this.#admitWaiters();
+    if (this.#qData.length > this.#qHead || this.#pongs.length > 0 || this.#pings.length > 0 || (this.#closeFrame !== undefined && !this.#closeSent)) {
+      this.#flush();
+    }
+  }
+
+  #admitWaiters(): void {
+    const waiters = this.#waiters;
+    let n = 0;
+    while (n < waiters.length && this.#fits(waiters[n]!.length)) {
+      const w = waiters[n]!;
+      this.#enqueue(w.data, w.flags, w.length);
+      w.resolve('queued');
+      n++;
+    }
+    if (n > 0) waiters.splice(0, n);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  #onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    if (this.#inputDone) return;
+    this.#parser.push(chunk);
+    this.#parse();
+  }
+
+  #parse(): void {
+    const p = this.#parser;
+    const handleFrame = this.#handlers.handleFrame;
+    while (!this.#readPaused && !this.#inputDone) {
+      const s = p.advance();
+      if (s === ParseStatus.NeedMore) return;
+      if (s === ParseStatus.Fail) {
+        this.#fail(p.error!);
+        return;
+      }
+      if (handleFrame !== undefined) this.#callFrameHandler(handleFrame, p.frame());
+      const op = p.opcode;
+      if (op < 0x8) {
+        const message = this.#assembler.push(p.payload, p.fin, p.messageOpcode === Opcode.Text, p.compressed);
+        if (message === undefined) continue;
+        if (message === null) {
+          this.#fail(this.#assembler.error!);
+          return;
+        }
+        this.#deliver(message, p.messageOpcode === Opcode.Binary);
+      } else if (op === Opcode.Ping) {
+        this.#onPing(p.payload);
+      } else if (op === Opcode.Pong) {
+        this.#onPong(p.payload);
+      } else {
+        this.#onCloseFrame(p.payload);
+        return;
+      }
+    }
+  }
+
+  #callFrameHandler(fn: NonNullable<ConnHandlers<D>['handleFrame']>, frame: Frame): void {
+    try {
+      fn(this, frame);
+    } catch (err) {
+      this.#handlerFailed(err);
+    }
+  }
+
+  #deliver(data: Buffer, isBinary: boolean): void {
+    this.messagesIn++;
+    const handle = this.#handlers.handleData;
+    if (handle === undefined || this.#dispatching || (this.#inbox !== undefined && this.#inbox.length > 0)) {
+      this.#toInbox({ data, isBinary });
+      return;
+    }
+    let r: unknown;
+    try {
+      r = handle(this, data, isBinary);
+    } catch (err) {
+      this.#handlerFailed(err);
+      return;
+    }
+    if (r !== undefined && r !== QUEUED && r !== DROPPED && typeof (r as Promise<unknown>).then === 'function') {
+      this.#dispatching = true;
+      (r as Promise<unknown>).then(this.#onHandlerDone, this.#onHandlerError);
+    }
+  }
+
+  #toInbox(message: Message): void {
+    const inbox = (this.#inbox ??= new Channel<Message>(this.#opts.inboxSize));
+    if (!inbox.trySend(message)) {
+      // Cannot happen while reading is paused at a full inbox; kept as a guard.
+      this.#fail(new ProtocolError(ErrorCode.HandlerFailed, 'inbox overflow', CloseCode.InternalError));
+      return;
+    }
+    if (inbox.full && !this.#readPaused) {
+      // Backpressure: stop reading; TCP pushes back on the peer.
+      this.#readPaused = true;
+      this.#socket.pause();
+    }
+  }
+
+  #resumeReading(): void {
+    if (!this.#readPaused || this.#state === 'closed') return;
+    this.#readPaused = false;
+    this.#parse(); // frames already buffered in the parser first
+    if (!this.#readPaused) this.#socket.resume();
+  }
+
+  #handlerDone(): void {
+    this.#dispatching = false;
+    const inbox = this.#inbox;
+    const handle = this.#handlers.handleData;
+    while (!this.#dispatching && inbox !== undefined && inbox.length > 0 && handle !== undefined) {
+      const m = inbox.tryReceive()!;
+      let r: unknown;
+      try {
+        r = handle(this, m.data, m.isBinary);
+      } catch (err) {
+        this.#handlerFailed(err);
+        return;
+      }
+      if (r !== undefined && r !== QUEUED && r !== DROPPED && typeof (r as Promise<unknown>).then === 'function') {
+        this.#dispatching = true;
+        (r as Promise<unknown>).then(this.#onHandlerDone, this.#onHandlerError);
+      }
+    }
+    if (inbox === undefined || !inbox.full) this.#resumeReading();
+  }
+
+  /** A handler threw or its promise rejected: report it and close with 1011 (RFC 6455 §7.4.1). */
+  #handlerFailed(err: unknown): void {
+    this.#dispatching = false;
+    // A write that failed because the connection closed meanwhile is already accounted for.
+    if (err instanceof ConnectionError && err.code === ErrorCode.ConnectionClosed) return;
+    const error = new WebSocketError(ErrorCode.HandlerFailed, `a handler threw: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      closeCode: CloseCode.InternalError,
+    });
+    this.#failWith(error, CloseCode.InternalError, 'internal error');
+  }
+
+  /** Receive messages with `for await` (when no `handleData` is set). Ends when the connection closes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    if (this.#handlers.handleData !== undefined) {
+      throw new WebSocketError(ErrorCode.InvalidArgument, 'this connection delivers messages to handleData; it cannot also be iterated');
+    }
+    const inbox = (this.#inbox ??= new Channel<Message>(this.#opts.inboxSize));
+    for (;;) {
+      let m: Message | undefined = inbox.tryReceive();
+      if (m === undefined) {
+        if (this.#state === 'closed' || inbox.closed) return;
+        this.#resumeReading();
+        try {
+          m = await inbox.receive();
+        } catch {
+          return;
+        }
+      }
+      if (this.#readPaused && !inbox.full) this.#resumeReading();
+      yield m;
+    }
+  }
+
+  #onPing(payload: Buffer): void {
+    // RFC 6455 §5.5.2: answer with a Pong carrying the same application data.
+    if (this.#state === 'open') this.#queuePong(payload);
+    const h = this.#handlers.handlePing;
+    if (h !== undefined) {
+      try {
+        h(this, payload);
+      } catch (err) {
+        this.#handlerFailed(err);
+      }
+    }
+  }
+
+  #onPong(payload: Buffer): void {
+    const ours = this.#pingPayload;
+    if (ours !== undefined && ours.equals(payload)) {
+      this.rtt = performance.now() - this.#pingSentAt;
+      this.#pingPayload = undefined;
+      if (this.#pongTimer !== undefined) {
+        clearTimeout(this.#pongTimer);
+        this.#pongTimer = undefined;
+      }
+    }
+    const h = this.#handlers.handlePong;
+    if (h !== undefined) {
+      try {
+        h(this, payload);
+      } catch (err) {
+        this.#handlerFailed(err);
+      }
+    }
+  }
+
+  #onCloseFrame(payload: Buffer): void {
+    const parsed = parseClosePayload(payload);
+    if (parsed instanceof ProtocolError) {
+      this.#fail(parsed);
+      return;
+    }
+    // RFC 6455 §5.5.1: after a Close frame, no more data is read.
+    this.#inputDone = true;
+    this.#closeReceived = parsed;
+    if (this.#state === 'open') {
+      // Echo the status code (§5.5.1); an empty body is answered with an empty body.
+      const body = parsed.code === CloseCode.NoStatusReceived ? EMPTY : encodeClosePayload(parsed.code);
+      this.#startClose(body, false);
+    } else if (this.#closeSent) {
+      this.#afterCloseSent();
+    }
+  }
+
+  #onEnd(): void {
+    // The peer closed its side of TCP. Without a closing handshake this is an abnormal closure.
+    this.#inputDone = true;
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#socket.end();
+    }
+  }
+
+  #onSocketError(err: Error): void {
+    if (this.#error === undefined) {
+      this.#error = new ConnectionError(ErrorCode.SocketError, err.message, { cause: err, closeCode: CloseCode.AbnormalClosure });
+      this.#report(this.#error);
+    }
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /** A protocol violation by the peer: report it and close with its code (RFC 6455 §7.1.7). */
+  #fail(error: ProtocolError | WebSocketError): void {
+    this.#failWith(error, error.closeCode ?? CloseCode.ProtocolError, '');
+  }
+
+  #failWith(error: WebSocketError, code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#inputDone = true;
+    if (this.#error === undefined) {
+      this.#error = error;
+      this.#report(error);
+    }
+    if (this.#state === 'open') {
+      // What was queued will not be sent after a failure: count it, and release the writers.
+      this.#discardOutbox();
+      this.#startClose(encodeClosePayload(code, reason), true);
+    }
+  }
+
+  #startClose(body: Buffer, failing: boolean): void {
+    this.#state = 'closing';
+    this.#closeFrame = body;
+    this.#failing = failing;
+    this.#stopKeepalive();
+    const reject = this.#closedError();
+    const waiters = this.#waiters;
+    if (waiters.length > 0) {
+      this.#waiters = [];
+      this.#unsent += waiters.length;
+      for (const w of waiters) w.reject(reject);
+    }
+    this.#closeTimer = setTimeout(() => this.#onCloseTimeout(), this.#opts.closeTimeout);
+    this.#closeTimer.unref?.();
+    if (!this.#draining) this.#flush();
+  }
+
+  /** After our Close frame is written: the server closes TCP first (RFC 6455 §7.1.1). */
+  #afterCloseSent(): void {
+    if (this.#ended) return;
+    if (this.#failing || (this.role === 'server' && this.#closeReceived !== undefined)) {
+      this.#ended = true;
+      this.#socket.end();
+    }
+    // A client waits for the server to close TCP (§7.1.1), bounded by closeTimeout.
+  }
+
+  #onCloseTimeout(): void {
+    if (this.#state === 'closed') return;
+    if (this.#error === undefined) {
+      this.#error = new ConnectionError(ErrorCode.CloseTimeout, `closing handshake not completed within ${this.#opts.closeTimeout} ms`, {
+        closeCode: CloseCode.AbnormalClosure,
+      });
+    }
+    this.#socket.destroy();
+  }
+
+  #discardOutbox(): void {
+    const n = this.#qData.length - this.#qHead;
+    this.#unsent += n;
+    this.#qData = [];
+    this.#qFlags = [];
+    this.#qLen = [];
+    this.#qTime = [];
+    this.#qHead = 0;
+    this.#qBytes = 0;
+  }
+
+  #closedError(): ConnectionError {
+    return new ConnectionError(ErrorCode.ConnectionClosed, `connection is ${this.#state}`, { closeCode: this.#closeReceived?.code });
+  }
+
+  /** The socket has closed: settle everything exactly once. */
+  #finish(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#inputDone = true;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#stopKeepalive();
+    const err = this.#closedError();
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(err);
+    const unsent = this.#unsent + waiters.length + (this.#qData.length - this.#qHead);
+    this.#discardOutbox();
+    this.#inbox?.close();
+    this.#deflate?.codec.close();
+    const received = this.#closeReceived;
+    let code: number;
+    let reason = '';
+    if (received !== undefined) {
+      code = received.code;
+      reason = received.reason;
+    } else if (this.#error?.closeCode !== undefined && this.#failing) {
+      code = this.#error.closeCode;
+    } else {
+      code = CloseCode.AbnormalClosure;
+    }
+    const info: CloseInfo = {
+      code,
+      reason,
+      wasClean: this.#closeSent && received !== undefined && !this.#failing && this.#error?.code !== ErrorCode.CloseTimeout,
+      error: this.#error,
+      unsent,
+    };
+    const h = this.#handlers.handleClose;
+    if (h !== undefined) {
+      try {
+        h(this, info);
+      } catch (e) {
+        this.#report(new WebSocketError(ErrorCode.HandlerFailed, 'handleClose threw', { cause: e }));
+      }
+    }
+    this.#resolveClosed(info);
+  }
+
+  #report(error: WebSocketError): void {
+    const h = this.#handlers.handleError;
+    if (h === undefined) return;
+    try {
+      h(this, error);
+    } catch {
+      // An error handler that throws has nobody left to tell.
+    }
+  }
+
+  // ---------------------------------------------------------------- keepalive
+
+  #startKeepalive(): void {
+    this.#pingTimer = setInterval(() => this.#keepalive(), this.#opts.pingInterval);
+    this.#pingTimer.unref?.();
+  }
+
+  #stopKeepalive(): void {
+    if (this.#pingTimer !== undefined) clearInterval(this.#pingTimer);
+    if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
+    this.#pingTimer = undefined;
+    this.#pongTimer = undefined;
+  }
+
+  #keepalive(): void {
+    if (this.#state !== 'open' || this.#pingPayload !== undefined) return;
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeDoubleBE(performance.now() + this.id, 0);
+    this.#pingPayload = payload;
+    this.#pingSentAt = performance.now();
+    this.#pings.push(payload);
+    this.#schedule();
+    this.#pongTimer = setTimeout(() => this.#onPongTimeout(), this.#opts.pongTimeout);
+    this.#pongTimer.unref?.();
+  }
+
+  #onPongTimeout(): void {
+    if (this.#state === 'closed') return;
+    // The peer is gone or stuck: end the connection without a handshake (reported as 1006).
+    this.#error = new ConnectionError(ErrorCode.PongTimeout, `no pong within ${this.#opts.pongTimeout} ms`, {
+      closeCode: CloseCode.AbnormalClosure,
+    });
+    this.#report(this.#error);
+    this.#socket.destroy();
+  }
+}
+
+function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}

@@ -1,0 +1,18 @@
+import type { DeflateCodec } from '../conn/conn.js';
+import type { ExtensionOffer } from '../protocol/extensions.js';
+import { PerMessageDeflate, deflateParamsKey, negotiateDeflateServer } from '../protocol/permessage-deflate.js';
+import type { DeflateSettings } from './options.js';
+
+export interface DeflateSetup {
+  /** The extension as we answer it in Sec-WebSocket-Extensions. */
+  response: ExtensionOffer;
+  conn: { codec: DeflateCodec; threshold: number; paramsKey: string };
+}
+
+/** RFC 7692 §5: accept the first permessage-deflate offer we can honour, and make its codec. */
+export function negotiateDeflate(offers: readonly ExtensionOffer[], settings: DeflateSettings): DeflateSetup | undefined {
+  const accepted = negotiateDeflateServer(offers, settings);
+  if (accepted === undefined) return undefined;
+  const codec = new PerMessageDeflate('server', accepted.params, settings);
+  return { response: accepted.response, conn: { codec, threshold: settings.threshold, paramsKey: deflateParamsKey(accepted.params) } };
+}

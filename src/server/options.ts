@@ -1,0 +1,99 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { OptionsError } from '../protocol/errors.js';
+import { defaultConnOptions, type ConnOptions } from '../conn/conn.js';
+
+const MiB = 1024 * 1024;
+const d = defaultConnOptions;
+
+/** permessage-deflate settings (RFC 7692); `true` means all defaults. */
+export const DeflateOptionsSchema = Type.Object(
+  {
+    serverNoContextTakeover: Type.Boolean({ default: false, description: 'Server resets its compressor after each message' }),
+    clientNoContextTakeover: Type.Boolean({ default: false, description: 'Client resets its compressor after each message' }),
+    serverMaxWindowBits: Type.Integer({ minimum: 8, maximum: 15, default: 15 }),
+    clientMaxWindowBits: Type.Integer({ minimum: 8, maximum: 15, default: 15 }),
+    threshold: Type.Integer({ minimum: 0, default: 1024, description: 'Messages smaller than this (bytes) are sent uncompressed' }),
+    level: Type.Integer({ minimum: 0, maximum: 9, default: 6 }),
+    memLevel: Type.Integer({ minimum: 1, maximum: 9, default: 8 }),
+    mode: Type.Union([Type.Literal('dedicated'), Type.Literal('shared')], {
+      default: 'dedicated',
+      description: "'dedicated': a sliding window per connection; 'shared': no context takeover, one compressor for all",
+    }),
+  },
+  { additionalProperties: false },
+);
+export type DeflateSettings = Static<typeof DeflateOptionsSchema>;
+
+/** The options every connection takes, on the server and on the client. */
+export const ConnOptionsSchema = {
+  maxMessageSize: Type.Integer({ minimum: 1, default: d.maxMessageSize, description: 'Largest message accepted (bytes, after inflation); more closes with 1009' }),
+  maxFrameSize: Type.Integer({ minimum: 1, default: d.maxFrameSize, description: 'Largest frame accepted (bytes); more closes with 1009' }),
+  maxQueuedFrames: Type.Integer({ minimum: 1, default: d.maxQueuedFrames, description: 'Outbox bound in messages' }),
+  maxQueuedBytes: Type.Integer({ minimum: 1, default: d.maxQueuedBytes, description: 'Outbox bound in payload bytes' }),
+  overflow: Type.Union([Type.Literal('wait'), Type.Literal('drop-newest'), Type.Literal('drop-oldest'), Type.Literal('close')], {
+    default: d.overflow,
+  }),
+  overflowCloseCode: Type.Union([Type.Literal(1008), Type.Literal(1013)], { default: d.overflowCloseCode }),
+  maxWaiters: Type.Integer({ minimum: 0, default: d.maxWaiters, description: 'Writes that may wait for room at once (policy wait)' }),
+  inboxSize: Type.Integer({ minimum: 1, default: d.inboxSize, description: 'Messages buffered for a slow handler or iterator before the socket is paused' }),
+  pingInterval: Type.Integer({ minimum: 0, default: d.pingInterval, description: 'Send a keepalive ping every N ms (0: never)' }),
+  pongTimeout: Type.Integer({ minimum: 1, default: d.pongTimeout, description: 'End the connection (1006) when a keepalive ping is unanswered this long' }),
+  closeTimeout: Type.Integer({ minimum: 1, default: d.closeTimeout, description: 'Longest wait for the closing handshake before TCP is destroyed' }),
+};
+
+export const ServerOptionsSchema = Type.Object(
+  {
+    ...ConnOptionsSchema,
+    handshakeTimeout: Type.Integer({ minimum: 1, default: 10_000, description: 'Longest time from connection to a completed upgrade (ms)' }),
+    maxHeaderSize: Type.Integer({ minimum: 1024, default: 16 * 1024, description: 'Largest HTTP header block for listen() (bytes); more is refused with 431' }),
+    path: Type.Optional(Type.String({ description: 'Only upgrade requests for this path (else 404)' })),
+    origins: Type.Optional(Type.Array(Type.String(), { description: 'Allowed Origin values; others get 403' })),
+    protocols: Type.Optional(Type.Array(Type.String(), { description: 'Subprotocols we speak, in order of preference' })),
+    deflate: Type.Union([Type.Boolean(), Type.Partial(DeflateOptionsSchema)], { default: false }),
+    shutdownTimeout: Type.Integer({ minimum: 0, default: 5_000, description: 'close(): how long to wait for connections to finish their closing handshake' }),
+  },
+  { additionalProperties: false },
+);
+export type ServerOptions = Static<typeof ServerOptionsSchema>;
+export type ServerOptionsInput = Partial<ServerOptions>;
+
+/**
+ * Validate `input` against `schema` and fill in defaults. Unknown keys and bad values throw an
+ * OptionsError naming every offending path, e.g. `/maxQueuedBytes: Expected integer`.
+ */
+export function parseOptions<S extends TSchema>(schema: S, input: unknown, what: string): Static<S> {
+  if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
+    throw new OptionsError(`${what} must be an object`);
+  }
+  const value = Value.Default(schema, structuredClone(input ?? {}));
+  if (!Value.Check(schema, value)) {
+    const problems = [...Value.Errors(schema, value)].map((e) => `${e.path || '/'}: ${e.message}`);
+    throw new OptionsError(`invalid ${what}: ${[...new Set(problems)].slice(0, 8).join('; ')}`);
+  }
+  return value as Static<S>;
+}
+
+/** Resolve `deflate: boolean | partial` into full settings, or undefined when off. */
+export function resolveDeflate(input: boolean | Partial<DeflateSettings>): DeflateSettings | undefined {
+  if (input === false) return undefined;
+  return Value.Default(DeflateOptionsSchema, input === true ? {} : { ...input }) as DeflateSettings;
+}
+
+export function connOptionsFrom(o: Static<typeof ServerOptionsSchema> | ConnOptions): ConnOptions {
+  return {
+    maxMessageSize: o.maxMessageSize,
+    maxFrameSize: Math.min(o.maxFrameSize, o.maxMessageSize),
+    maxQueuedFrames: o.maxQueuedFrames,
+    maxQueuedBytes: o.maxQueuedBytes,
+    overflow: o.overflow,
+    overflowCloseCode: o.overflowCloseCode,
+    maxWaiters: o.maxWaiters,
+    inboxSize: o.inboxSize,
+    pingInterval: o.pingInterval,
+    pongTimeout: o.pongTimeout,
+    closeTimeout: o.closeTimeout,
+  };
+}
+
+export { MiB };

@@ -1,0 +1,351 @@
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions } from '../conn/conn.js';
+import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
+import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js';
+import { buildAcceptResponse, buildRefusalResponse, validateUpgradeRequest } from '../protocol/handshake.js';
+import type { Frame } from '../protocol/frame-parser.js';
+import { negotiateDeflate, type DeflateSetup } from './deflate.js';
+import {
+  ServerOptionsSchema,
+  connOptionsFrom,
+  parseOptions,
+  resolveDeflate,
+  type DeflateSettings,
+  type ServerOptions,
+  type ServerOptionsInput,
+} from './options.js';
+
+/** What `handleUpgrade` learns about a request that passed the RFC 6455 checks. */
+export interface UpgradeInfo {
+  /** Subprotocols the client offered, in its order. */
+  protocols: string[];
+  origin: string | undefined;
+  extensions: ExtensionOffer[];
+}
+
+/** Accept: with your per-connection data and, optionally, one of the offered subprotocols. */
+export interface UpgradeAccept<D> {
+  data: D;
+  protocol?: string | undefined;
+  headers?: Record<string, string> | undefined;
+}
+/** Refuse: with an HTTP status (4xx/5xx) and a short reason. */
+export interface UpgradeRefuse {
+  status: number;
+  reason?: string | undefined;
+  headers?: Record<string, string> | undefined;
+}
+export type UpgradeDecision<D> = UpgradeAccept<D> | UpgradeRefuse;
+
+export interface ListenOptions {
+  port?: number;
+  host?: string;
+  /** Linux: several listeners (threads, processes) share the port (needs Node >= 22.12 / 23.1). */
+  reusePort?: boolean;
+}
+
+const STATUS_TEXT: Record<number, string> = { 404: 'Not Found', 403: 'Forbidden', 503: 'Service Unavailable' };
+
+/**
+ * A WebSocket server: the HTTP upgrade (RFC 6455 §4.2), then one `Conn` per client reporting to
+ * the `handle*` callbacks set on this object. It can listen on its own (`listen`) or serve the
+ * `upgrade` event of any node:http / node:https server (`attach`).
+ */
+export class Server<D = undefined> {
+  readonly options: ServerOptions;
+  readonly #connOptions: ConnOptions;
+  readonly #deflate: DeflateSettings | undefined;
+  readonly #handlers: ConnHandlers<D> = {};
+  readonly #conns = new Set<Conn<D>>();
+  #handleUpgrade: ((req: IncomingMessage, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>) | undefined;
+  #handleUpgradeError: ((req: IncomingMessage, error: WebSocketError) => void) | undefined;
+  #http: HttpServer | undefined;
+  #attached: (HttpServer | HttpsServer)[] = [];
+  #closing: Promise<void> | undefined;
+  #pendingHandshakes = new Set<Duplex>();
+  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    void this.upgrade(req, socket, head);
+  };
+
+  #userClose: ((conn: Conn<D>, info: CloseInfo) => void) | undefined;
+
+  constructor(options?: ServerOptionsInput) {
+    // The set of open connections is kept here, before the user's callback runs.
+    this.#handlers.handleClose = (conn, info) => {
+      this.#conns.delete(conn);
+      this.#userClose?.(conn, info);
+    };
+    this.options = parseOptions(ServerOptionsSchema, options, 'server options');
+    this.#connOptions = connOptionsFrom(this.options);
+    this.#deflate = resolveDeflate(this.options.deflate);
+  }
+
+  // ------------------------------------------------------------ callbacks (each returns this)
+
+  handleOpen(fn: (conn: Conn<D>) => void | Promise<void>): this {
+    this.#handlers.handleOpen = fn;
+    return this;
+  }
+  handleData(fn: (conn: Conn<D>, data: Buffer, isBinary: boolean) => unknown): this {
+    this.#handlers.handleData = fn;
+    return this;
+  }
+  handlePing(fn: (conn: Conn<D>, payload: Buffer) => void): this {
+    this.#handlers.handlePing = fn;
+    return this;
+  }
+  handlePong(fn: (conn: Conn<D>, payload: Buffer) => void): this {
+    this.#handlers.handlePong = fn;
+    return this;
+  }
+  handleClose(fn: (conn: Conn<D>, info: CloseInfo) => void): this {
+    this.#userClose = fn;
+    return this;
+  }
+  handleError(fn: (conn: Conn<D>, error: WebSocketError) => void): this {
+    this.#handlers.handleError = fn;
+    return this;
+  }
+  handleFrame(fn: (conn: Conn<D>, frame: Frame) => void): this {
+    this.#handlers.handleFrame = fn;
+    return this;
+  }
+  /** Decide on each upgrade (authentication, per-connection data, subprotocol). May be async. */
+  handleUpgrade(fn: (req: IncomingMessage, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>): this {
+    this.#handleUpgrade = fn;
+    return this;
+  }
+  /** Each refused or failed handshake, with the HTTP status it was answered with in `error.status`. */
+  handleUpgradeError(fn: (req: IncomingMessage, error: WebSocketError) => void): this {
+    this.#handleUpgradeError = fn;
+    return this;
+  }
+
+  // ------------------------------------------------------------ connections
+
+  /** Open connections (a live view; iterate it to broadcast). */
+  get connections(): ReadonlySet<Conn<D>> {
+    return this.#conns;
+  }
+  get clientCount(): number {
+    return this.#conns.size;
+  }
+
+  // ------------------------------------------------------------ serving
+
+  /** Listen on a port of our own. Plain HTTP requests get 426 Upgrade Required. */
+  async listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    if (this.#http !== undefined) throw new WebSocketError(ErrorCode.InvalidArgument, 'this server is already listening');
+    const timeout = this.options.handshakeTimeout;
+    const http = createServer({
+      maxHeaderSize: this.options.maxHeaderSize,
+      headersTimeout: timeout,
+      requestTimeout: timeout,
+      // How often Node checks those timeouts (default 30 s, far coarser than a handshake timeout).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeout / 2))),
+    });
+    http.on('request', (req, res) => {
+      const body = 'This is a WebSocket endpoint: send an Upgrade request.\n';
+      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    this.#http = http;
+    this.attach(http);
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      const opts: { port: number; host?: string; reusePort?: boolean } = { port: options.port ?? 0 };
+      if (options.host !== undefined) opts.host = options.host;
+      if (options.reusePort) opts.reusePort = true;
+      http.listen(opts, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+    return http.address() as AddressInfo;
+  }
+
+  /** The address we listen on (after `listen`). */
+  address(): AddressInfo | undefined {
+    const a = this.#http?.address();
+    return a !== null && typeof a === 'object' ? a : undefined;
+  }
+
+  /** Serve WebSocket upgrades of an existing node:http or node:https server. */
+  attach(server: HttpServer | HttpsServer): this {
+    server.on('upgrade', this.#onUpgrade);
+    this.#attached.push(server);
+    return this;
+  }
+
+  /**
+   * Handle one upgrade request yourself (from your own `upgrade` listener). Resolves with the new
+   * connection, or undefined when the request was refused (it has been answered and closed).
+   */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<Conn<D> | undefined> {
+    const opts = this.options;
+    socket.on('error', swallow);
+    this.#pendingHandshakes.add(socket);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.#refuse(req, socket, new HandshakeError(ErrorCode.HandshakeTimeout, `handshake not completed within ${opts.handshakeTimeout} ms`, { status: 503 }));
+    }, opts.handshakeTimeout);
+    try {
+      if (this.#closing !== undefined) throw new HandshakeError(ErrorCode.HandshakeFailed, 'server is shutting down', { status: 503 });
+      if (opts.path !== undefined && pathOf(req.url) !== opts.path) {
+        throw new HandshakeError(ErrorCode.HandshakeFailed, `no WebSocket endpoint at ${pathOf(req.url)}`, { status: 404 });
+      }
+      const v = validateUpgradeRequest(req);
+      if (opts.origins !== undefined && (v.origin === undefined || !opts.origins.includes(v.origin))) {
+        throw new HandshakeError(ErrorCode.Forbidden, `origin ${v.origin ?? '(none)'} is not allowed`, { status: 403 });
+      }
+      let data = undefined as D;
+      let protocol = opts.protocols?.find((p) => v.protocols.includes(p));
+      let extraHeaders: Record<string, string> | undefined;
+      if (this.#handleUpgrade !== undefined) {
+        const decision = await this.#handleUpgrade(req, { protocols: v.protocols, origin: v.origin, extensions: v.extensions });
+        if (timedOut || socket.destroyed) return undefined;
+        if (decision === undefined || decision === null || typeof decision !== 'object') {
+          throw new HandshakeError(ErrorCode.HandshakeFailed, 'handleUpgrade must return { data } or { status }', { status: 500 });
+        }
+        if ('status' in decision) {
+          throw new HandshakeError(ErrorCode.Forbidden, decision.reason ?? STATUS_TEXT[decision.status] ?? 'refused', {
+            status: decision.status,
+            headers: decision.headers,
+          });
+        }
+        data = decision.data;
+        if (decision.protocol !== undefined) {
+          // RFC 6455 §4.2.2 item 5: the selected subprotocol must be one the client offered.
+          if (!v.protocols.includes(decision.protocol)) {
+            throw new HandshakeError(ErrorCode.HandshakeFailed, `handleUpgrade chose subprotocol ${decision.protocol}, which the client did not offer`, { status: 500 });
+          }
+          protocol = decision.protocol;
+        }
+        extraHeaders = decision.headers;
+      }
+      let deflate: DeflateSetup | undefined;
+      if (this.#deflate !== undefined) deflate = negotiateDeflate(v.extensions, this.#deflate);
+      const extensions = deflate !== undefined ? formatExtensions([deflate.response]) : undefined;
+      clearTimeout(timer);
+      this.#pendingHandshakes.delete(socket);
+      socket.write(buildAcceptResponse({ key: v.key, protocol, extensions, headers: extraHeaders }));
+      const conn = new Conn<D>({
+        socket,
+        role: 'server',
+        options: this.#connOptions,
+        handlers: this.#handlers,
+        data,
+        protocol,
+        extensions,
+        remoteAddress: req.socket?.remoteAddress,
+        head,
+        deflate: deflate?.conn,
+      });
+      socket.off('error', swallow);
+      this.#conns.add(conn);
+      const open = this.#handlers.handleOpen;
+      if (open !== undefined) {
+        try {
+          const r = open(conn);
+          if (r instanceof Promise) r.catch((err: unknown) => this.#failOpen(conn, err));
+        } catch (err) {
+          this.#failOpen(conn, err);
+        }
+      }
+      return conn;
+    } catch (err) {
+      clearTimeout(timer);
+      if (!timedOut) this.#refuse(req, socket, toHandshakeError(err));
+      return undefined;
+    }
+  }
+
+  /** handleOpen threw: report it, and close with 1011 Internal Error. */
+  #failOpen(conn: Conn<D>, err: unknown): void {
+    const error = new WebSocketError(ErrorCode.HandlerFailed, `handleOpen threw: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      closeCode: 1011,
+    });
+    try {
+      this.#handlers.handleError?.(conn, error);
+    } finally {
+      if (conn.state === 'open') void conn.close(1011, 'internal error');
+    }
+  }
+
+  #refuse(req: IncomingMessage, socket: Duplex, error: HandshakeError): void {
+    this.#pendingHandshakes.delete(socket);
+    if (!socket.destroyed && socket.writable) {
+      socket.end(buildRefusalResponse(error.status ?? 400, error.message, error.headers));
+      // Do not wait forever for a peer that never reads the refusal.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    } else {
+      socket.destroy();
+    }
+    const h = this.#handleUpgradeError;
+    if (h !== undefined) {
+      try {
+        h(req, error);
+      } catch {
+        // nothing to tell
+      }
+    }
+  }
+
+  /**
+   * Stop accepting, send 1001 Going Away to every connection, wait up to `shutdownTimeout` ms for
+   * their closing handshakes, then end what is left. Idempotent: every call returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    for (const s of this.#attached) s.off('upgrade', this.#onUpgrade);
+    const http = this.#http;
+    const httpClosed = http === undefined ? Promise.resolve() : new Promise<void>((resolve) => http.close(() => resolve()));
+    http?.closeIdleConnections();
+    for (const s of this.#pendingHandshakes) s.destroy();
+    this.#pendingHandshakes.clear();
+    const conns = [...this.#conns];
+    for (const c of conns) {
+      if (c.state === 'open') void c.close(1001, 'server shutting down');
+    }
+    const all = Promise.all(conns.map((c) => c.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.options.shutdownTimeout))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      for (const c of conns) c.terminate();
+      await all;
+    }
+    http?.closeAllConnections();
+    await httpClosed;
+  }
+}
+
+function swallow(): void {}
+
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function toHandshakeError(err: unknown): HandshakeError {
+  if (err instanceof HandshakeError) return err;
+  if (err instanceof WebSocketError) return new HandshakeError(err.code, err.message, { status: err.status ?? 400, cause: err });
+  return new HandshakeError(ErrorCode.HandshakeFailed, `handshake failed: ${err instanceof Error ? err.message : String(err)}`, {
+    status: 500,
+    cause: err,
+  });
+}

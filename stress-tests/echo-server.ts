@@ -1,0 +1,37 @@
+/**
+ * The echo server used by the stress tests, the benchmarks and the Autobahn|Testsuite: every text
+ * or binary message is sent back as the same type.
+ *
+ *   npm run echo -- --port 9001 [--host 127.0.0.1] [--deflate]
+ *
+ * It prints one line when it listens. Limits are raised to what the Autobahn cases send (16 MiB
+ * messages); everything else is the library's defaults.
+ */
+import { Server } from '../src/index.js';
+import { intFlag, parseArgs } from './args.js';
+
+const { flags } = parseArgs(process.argv.slice(2));
+const port = intFlag(flags, 'port', 9001);
+const host = typeof flags.get('host') === 'string' ? (flags.get('host') as string) : '127.0.0.1';
+const deflate = flags.has('deflate') && flags.get('deflate') !== 'false';
+
+const server = new Server({
+  maxMessageSize: 64 * 1024 * 1024,
+  maxFrameSize: 64 * 1024 * 1024,
+  deflate: deflate ? { threshold: 0 } : false,
+});
+
+server.handleData((conn, data, isBinary) => conn.write(data, isBinary));
+if (flags.has('verbose')) {
+  server.handleError((conn, err) => console.error(`conn ${conn.id}: ${err.code} ${err.message}`));
+  server.handleUpgradeError((req, err) => console.error(`upgrade ${req.url}: ${err.status} ${err.message}`));
+}
+
+const addr = await server.listen({ port, host });
+console.log(`wschan echo server listening on ws://${addr.address}:${addr.port}${deflate ? ' (permessage-deflate)' : ''}`);
+
+const stop = (): void => {
+  void server.close().then(() => process.exit(0));
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
