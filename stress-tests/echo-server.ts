@@ -21,7 +21,18 @@ const server = new Server({
   deflate: deflate ? { threshold: 0 } : false,
 });
 
-server.handleData((conn, data, isBinary) => conn.write(data, isBinary));
+server.handleData((conn, data, isBinary) => {
+  // Benchmark control (bench/README.md): text `__burst:<count>:<size>` makes the server broadcast
+  // <count> binary messages of <size> bytes to every client. Two byte checks keep echo cheap.
+  if (!isBinary && data.length >= 8 && data[0] === 0x5f && data[1] === 0x5f) {
+    const burst = parseBurst(data.toString('latin1'));
+    if (burst !== undefined) {
+      for (let k = 0; k < burst.count; k++) server.broadcast(burstPayload(k, burst.size), true);
+      return;
+    }
+  }
+  return conn.write(data, isBinary);
+});
 if (flags.has('verbose')) {
   server.handleError((conn, err) => console.error(`conn ${conn.id}: ${err.code} ${err.message}`));
   server.handleUpgradeError((req, err) => console.error(`upgrade ${req.url}: ${err.status} ${err.message}`));
@@ -29,6 +40,21 @@ if (flags.has('verbose')) {
 
 const addr = await server.listen({ port, host });
 console.log(`wschan echo server listening on ws://${addr.address}:${addr.port}${deflate ? ' (permessage-deflate)' : ''}`);
+
+function parseBurst(text: string): { count: number; size: number } | undefined {
+  const m = /^__burst:(\d{1,6}):(\d{1,7})$/.exec(text);
+  if (m === null) return undefined;
+  const count = Number(m[1]);
+  const size = Number(m[2]);
+  return count >= 1 && count <= 100_000 && size <= 1_048_576 ? { count, size } : undefined;
+}
+
+/** Message k of a burst: k as a big-endian uint32 in its first 4 bytes, then '*'. */
+function burstPayload(k: number, size: number): Buffer {
+  const buf = Buffer.alloc(size, 0x2a);
+  if (size >= 4) buf.writeUInt32BE(k >>> 0, 0);
+  return buf;
+}
 
 const stop = (): void => {
   void server.close().then(() => process.exit(0));

@@ -8,7 +8,7 @@ import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js
 import { formatExtensions } from '../protocol/extensions.js';
 import { buildClientHeaders, generateKey, validateServerResponse } from '../protocol/handshake.js';
 import type { MaskKeySource } from '../protocol/mask.js';
-import { PerMessageDeflate, acceptDeflateResponse, buildDeflateOffer, deflateParamsKey } from '../protocol/permessage-deflate.js';
+import { PerMessageDeflate, acceptDeflateResponse, buildDeflateOffer } from '../protocol/permessage-deflate.js';
 import { ConnOptionsSchema, DeflateOptionsSchema, connOptionsFrom, parseOptions, resolveDeflate } from '../server/options.js';
 
 export const ClientOptionsSchema = Type.Object(
@@ -132,12 +132,10 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
         const checked = validateServerResponse(res, { key, protocols, extensionsOffered: offer !== undefined });
         let conn: Conn<D>['extensions'];
         let codec: PerMessageDeflate | undefined;
-        let paramsKey = '';
         if (deflate !== undefined) {
           const params = acceptDeflateResponse(checked.extensions, deflate);
           if (params !== undefined) {
             codec = new PerMessageDeflate('client', params, deflate);
-            paramsKey = deflateParamsKey(params);
             conn = formatExtensions(checked.extensions);
           }
         }
@@ -154,7 +152,7 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
           extensions: conn,
           remoteAddress: (socket as Duplex & { remoteAddress?: string }).remoteAddress,
           head,
-          deflate: codec !== undefined ? { codec, threshold: deflate!.threshold, paramsKey } : undefined,
+          deflate: codec !== undefined ? { codec, threshold: deflate!.threshold, paramsKey: null } : undefined,
           maskKeys: options.maskKeys,
         });
         resolve(c);

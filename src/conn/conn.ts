@@ -105,7 +105,8 @@ export interface ConnInit<D> {
   remoteAddress?: string | undefined;
   /** Bytes read past the handshake. */
   head?: Buffer | undefined;
-  deflate?: { codec: DeflateCodec; threshold: number; paramsKey: string } | undefined;
+  /** `paramsKey` null: our compressor keeps its context, so its frames cannot be shared. */
+  deflate?: { codec: DeflateCodec; threshold: number; paramsKey: string | null } | undefined;
   /** Client side: where masking keys come from (RFC 6455 §5.3). */
   maskKeys?: MaskKeySource | undefined;
 }
@@ -179,7 +180,7 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
   readonly #handlers: ConnHandlers<D>;
   readonly #parser: FrameParser;
   readonly #assembler: MessageAssembler;
-  readonly #deflate: { codec: DeflateCodec; threshold: number; paramsKey: string } | undefined;
+  readonly #deflate: { codec: DeflateCodec; threshold: number; paramsKey: string | null } | undefined;
   readonly #maskKeys: MaskKeySource | undefined;
   #resolveClosed!: (info: CloseInfo) => void;
 
@@ -287,9 +288,15 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
     const t = this.#qTime[this.#qHead]!;
     return t === 0 ? 0 : performance.now() - t;
   }
-  /** The permessage-deflate parameter set in use, as a key (for framing a broadcast once per set). */
-  get deflateKey(): string | undefined {
-    return this.#deflate?.paramsKey;
+  /**
+   * For a broadcast: undefined when this connection does not compress `length` bytes; `null` when
+   * it does with context takeover (it must compress the message itself); otherwise the key of its
+   * parameter set, shared by every connection whose compressed frames are identical.
+   */
+  deflateKeyFor(length: number): string | null | undefined {
+    const d = this.#deflate;
+    if (d === undefined || length < d.threshold || length === 0) return undefined;
+    return d.paramsKey;
   }
 
   // ---------------------------------------------------------------- writing
@@ -322,6 +329,8 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
   /**
    * Queue a frame that is already encoded (unmasked, server side): a broadcast framed once and
    * shared by every subscriber. `payloadLength` is what counts against the outbox byte budget.
+   * Publishing never waits: under the policy `wait`, a full outbox drops the frame (counted in
+   * `dropped`), as `drop-newest` does.
    */
   tryWriteFrame(frame: Buffer, payloadLength = frame.length): TryWriteResult {
     if (this.#state !== 'open') return 'closed';
@@ -329,7 +338,26 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
       this.#enqueue(frame, F_FRAMED, payloadLength);
       return 'queued';
     }
+    if (this.#opts.overflow === 'wait') {
+      this.dropped++;
+      return 'dropped';
+    }
     return this.#overflow(frame, F_FRAMED, payloadLength, false) as TryWriteResult;
+  }
+
+  /** Like `tryWriteFrame` for a payload this connection frames (and compresses) itself. */
+  tryPublish(data: Buffer, isBinary: boolean): TryWriteResult {
+    if (this.#state !== 'open') return 'closed';
+    const op = isBinary ? Opcode.Binary : Opcode.Text;
+    if (this.#waiters.length === 0 && this.#fits(data.length)) {
+      this.#enqueue(data, op, data.length);
+      return 'queued';
+    }
+    if (this.#opts.overflow === 'wait') {
+      this.dropped++;
+      return 'dropped';
+    }
+    return this.#overflow(data, op, data.length, false) as TryWriteResult;
   }
 
   /** Send a Ping (RFC 6455 §5.5.2) with up to 125 bytes of payload. False if the connection is not open. */

@@ -2,7 +2,10 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions } from '../conn/conn.js';
+import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions, type TryWriteResult } from '../conn/conn.js';
+import { Opcode } from '../protocol/constants.js';
+import { encodeFrame } from '../protocol/frame-encoder.js';
+import { compressShared, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js';
 import { buildAcceptResponse, buildRefusalResponse, validateUpgradeRequest } from '../protocol/handshake.js';
@@ -47,6 +50,13 @@ export interface ListenOptions {
   reusePort?: boolean;
 }
 
+/** How a broadcast went: connections that queued it, dropped it (overflow policy), or were closed. */
+export interface PublishResult {
+  queued: number;
+  dropped: number;
+  closed: number;
+}
+
 const STATUS_TEXT: Record<number, string> = { 404: 'Not Found', 403: 'Forbidden', 503: 'Service Unavailable' };
 
 /**
@@ -70,6 +80,8 @@ export class Server<D = undefined> {
     void this.upgrade(req, socket, head);
   };
 
+  /** Parameter sets in use by connections whose compressed frames can be shared, by key. */
+  readonly #deflateParams = new Map<string, DeflateParams>();
   #userClose: ((conn: Conn<D>, info: CloseInfo) => void) | undefined;
 
   constructor(options?: ServerOptionsInput) {
@@ -132,6 +144,46 @@ export class Server<D = undefined> {
   }
   get clientCount(): number {
     return this.#conns.size;
+  }
+
+  /**
+   * Send one message to every open connection. It is framed once and the same buffer goes to every
+   * outbox (compressed once per parameter set for peers with no context takeover). It never waits:
+   * a connection whose outbox is full gets its overflow policy (`wait` counts as `drop-newest`).
+   */
+  broadcast(data: string | Uint8Array, isBinary = typeof data !== 'string'): PublishResult {
+    return this.publishTo(this.#conns, data, isBinary);
+  }
+
+  /** `broadcast` to the connections you choose. */
+  publishTo(targets: Iterable<Conn<D>>, data: string | Uint8Array, isBinary = typeof data !== 'string'): PublishResult {
+    const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const op = isBinary ? Opcode.Binary : Opcode.Text;
+    const result: PublishResult = { queued: 0, dropped: 0, closed: 0 };
+    let plain: Buffer | undefined;
+    let compressed: Map<string, Buffer> | undefined;
+    for (const conn of targets) {
+      const key = conn.deflateKeyFor(payload.length);
+      let r: TryWriteResult;
+      if (key === undefined) {
+        plain ??= encodeFrame(op, payload);
+        r = conn.tryWriteFrame(plain, payload.length);
+      } else if (key === null) {
+        r = conn.tryPublish(payload, isBinary);
+      } else {
+        compressed ??= new Map();
+        let frame = compressed.get(key);
+        if (frame === undefined) {
+          frame = encodeFrame(op, compressShared(payload, this.#deflateParams.get(key)!, this.#deflate!), { rsv1: true });
+          compressed.set(key, frame);
+        }
+        r = conn.tryWriteFrame(frame, payload.length);
+      }
+      if (r === 'queued') result.queued++;
+      else if (r === 'closed') result.closed++;
+      else result.dropped++;
+    }
+    return result;
   }
 
   // ------------------------------------------------------------ serving
@@ -228,7 +280,10 @@ export class Server<D = undefined> {
         extraHeaders = decision.headers;
       }
       let deflate: DeflateSetup | undefined;
-      if (this.#deflate !== undefined) deflate = negotiateDeflate(v.extensions, this.#deflate);
+      if (this.#deflate !== undefined) {
+        deflate = negotiateDeflate(v.extensions, this.#deflate);
+        if (deflate?.conn.paramsKey) this.#deflateParams.set(deflate.conn.paramsKey, deflate.params);
+      }
       const extensions = deflate !== undefined ? formatExtensions([deflate.response]) : undefined;
       clearTimeout(timer);
       this.#pendingHandshakes.delete(socket);
