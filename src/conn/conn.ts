@@ -52,6 +52,7 @@ export interface ConnHandlers<D = unknown> {
    */
   handleData?: ((conn: Conn<D>, data: Buffer, isBinary: boolean) => unknown) | undefined;
   handlePing?: ((conn: Conn<D>, payload: Buffer) => void) | undefined;
+  /** Pongs answering your own pings (and unsolicited ones); the keepalive's own pongs only update `conn.rtt`. */
   handlePong?: ((conn: Conn<D>, payload: Buffer) => void) | undefined;
   handleClose?: ((conn: Conn<D>, info: CloseInfo) => void) | undefined;
   handleError?: ((conn: Conn<D>, error: WebSocketError) => void) | undefined;
@@ -220,6 +221,7 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
   #pongTimer: NodeJS.Timeout | undefined;
   #pingPayload: Buffer | undefined;
   #pingSentAt = 0;
+  #pingSeq = 0;
 
   readonly #flushBound = (): void => this.#flush();
   readonly #onHandlerDone = (): void => this.#handlerDone();
@@ -802,12 +804,15 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
   #onPong(payload: Buffer): void {
     const ours = this.#pingPayload;
     if (ours !== undefined && ours.equals(payload)) {
+      // The answer to our keepalive: it feeds `rtt` and is not reported to handlePong, which
+      // sees the Pongs for the application's own pings (and unsolicited ones).
       this.rtt = performance.now() - this.#pingSentAt;
       this.#pingPayload = undefined;
       if (this.#pongTimer !== undefined) {
         clearTimeout(this.#pongTimer);
         this.#pongTimer = undefined;
       }
+      return;
     }
     const h = this.#handlers.handlePong;
     if (h !== undefined) {
@@ -996,8 +1001,8 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
 
   #keepalive(): void {
     if (this.#state !== 'open' || this.#pingPayload !== undefined) return;
-    const payload = Buffer.allocUnsafe(8);
-    payload.writeDoubleBE(performance.now() + this.id, 0);
+    // A payload no application ping is likely to repeat: a tag and a sequence number.
+    const payload = Buffer.from(`wschan-keepalive:${++this.#pingSeq}`);
     this.#pingPayload = payload;
     this.#pingSentAt = performance.now();
     this.#pings.push(payload);

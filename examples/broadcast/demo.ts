@@ -1,0 +1,31 @@
+/**
+ * `npm start`: the broadcast server plus one Node client in the same process, so you can see
+ * messages flow; open the printed URL in a browser to add more clients.
+ *
+ *   npm start                       # runs until Ctrl-C
+ *   npm start -- --seconds 5        # stops by itself (the test uses this)
+ *   PORT=9000 npm start
+ */
+import { startBroadcastServer } from './server.js';
+import { runTickClient } from './client.js';
+
+const argv = process.argv.slice(2);
+const secondsArg = argv.indexOf('--seconds');
+const seconds = secondsArg >= 0 ? Number(argv[secondsArg + 1]) : undefined;
+const port = process.env['PORT'] !== undefined ? Number(process.env['PORT']) : 8080;
+
+const demo = await startBroadcastServer({ port, host: process.env['HOST'] ?? '127.0.0.1' });
+const http = demo.url.replace(/^ws/, 'http');
+console.log(`wschan broadcast demo: WebSocket ${demo.url}, web page ${http}`);
+console.log('a tick is published every 100 ms to every client; Ctrl-C to stop');
+
+const client = runTickClient(demo.url, { every: 10 });
+const stop = async (): Promise<void> => {
+  await demo.close();
+  const { received } = await client;
+  console.log(`demo stopped: the Node client received ${received} ticks`);
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+if (seconds !== undefined && Number.isFinite(seconds)) setTimeout(() => void stop(), seconds * 1000);

@@ -1,0 +1,79 @@
+/**
+ * The broadcast example: one Server attached to a node:http server that also serves a web page.
+ * Every `interval` ms it publishes a tick to every client. The tick is framed once and the same
+ * buffer goes to every connection's outbox; a client that cannot keep up gets the overflow policy
+ * (here: drop the oldest ticks, since only the latest matters), never unbounded memory.
+ *
+ * No locks are needed for the connection set: JavaScript runs one callback at a time, and the
+ * server's `connections` set is updated before handleOpen and after handleClose.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from '../../src/index.js';
+import { PAGE } from './page.js';
+
+export interface BroadcastOptions {
+  port?: number;
+  host?: string;
+  /** Milliseconds between ticks. */
+  interval?: number;
+  log?: (line: string) => void;
+}
+
+export interface BroadcastDemo {
+  server: Server<{ joined: number }>;
+  http: HttpServer;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startBroadcastServer(options: BroadcastOptions = {}): Promise<BroadcastDemo> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const server = new Server<{ joined: number }>({
+    overflow: 'drop-oldest',
+    maxQueuedFrames: 64,
+    maxQueuedBytes: 64 * 1024,
+    pingInterval: 5_000,
+  });
+  server
+    .handleUpgrade(() => ({ data: { joined: Date.now() } }))
+    .handleOpen((conn) => log(`client ${conn.id} joined from ${conn.remoteAddress} (${server.clientCount} connected)`))
+    .handleData((conn, data, isBinary) => {
+      // The page measures its round-trip time with an application-level ping (browsers cannot
+      // send WebSocket Ping frames): answer it on this connection only.
+      if (!isBinary && data.includes('"ping"')) return conn.write(data, false);
+      return undefined;
+    })
+    .handleClose((conn, info) => log(`client ${conn.id} left: ${info.code}${info.reason ? ` ${info.reason}` : ''} (${server.clientCount} connected)`))
+    .handleError((conn, err) => log(`client ${conn.id}: ${err.code}: ${err.message}`));
+
+  const http = createServer((req, res) => {
+    if (req.url === '/' || req.url === '/index.html') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(PAGE);
+    } else {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('not found\n');
+    }
+  });
+  server.attach(http);
+  await new Promise<void>((resolve) => http.listen(options.port ?? 8080, options.host ?? '127.0.0.1', resolve));
+  const addr = http.address() as AddressInfo;
+
+  let seq = 0;
+  const ticker = setInterval(() => {
+    seq++;
+    server.broadcast(JSON.stringify({ type: 'tick', seq, time: Date.now(), clients: server.clientCount }), false);
+  }, options.interval ?? 100);
+
+  return {
+    server,
+    http,
+    url: `ws://${addr.address}:${addr.port}/`,
+    async close() {
+      clearInterval(ticker);
+      await server.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
