@@ -37,6 +37,8 @@ const EMPTY = Buffer.alloc(0);
 const STATE_HEADER = 0;
 const STATE_PAYLOAD = 1;
 const STATE_FAILED = 2;
+const TEXT_INVALID = 'text message is not valid UTF-8';
+const TEXT_ENDS_INSIDE = 'text message ends inside a UTF-8 sequence';
 
 /**
  * Sans-I/O frame parser (RFC 6455 §5.2): `push(chunk)` bytes in, `advance()` frames out.
@@ -247,9 +249,8 @@ export class FrameParser {
       if (masked) applyMask(buf, this.#key, p, end, 0);
       const payload = len === 0 ? EMPTY : buf.subarray(p, end);
       this.#pos = end;
-      if (!control && this.#validateText && !this.#checkText(payload, 0, len, fin)) {
-        return this.#fail(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData);
-      }
+      const textError = !control && this.#validateText ? this.#checkText(payload, 0, len, fin) : undefined;
+      if (textError !== undefined) return this.#fail(ErrorCode.InvalidUtf8, textError, CloseCode.InvalidPayloadData);
       this.payload = payload;
       return ParseStatus.Frame;
     }
@@ -272,7 +273,7 @@ export class FrameParser {
       const control = this.opcode >= 0x8;
       // Check text as it arrives, so that a bad byte fails before the rest of the frame comes.
       if (!control && this.#validateText && !this.#utf8.push(this.#partial, start, start + n)) {
-        return this.#fail(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData);
+        return this.#fail(ErrorCode.InvalidUtf8, TEXT_INVALID, CloseCode.InvalidPayloadData);
       }
     }
     if (this.#filled < this.#length) return ParseStatus.NeedMore;
@@ -281,15 +282,23 @@ export class FrameParser {
     this.#filled = 0;
     this.#state = STATE_HEADER;
     if (this.opcode < 0x8 && this.#validateText && this.fin && this.#utf8.incomplete) {
-      return this.#fail(ErrorCode.InvalidUtf8, 'text message ends inside a UTF-8 sequence', CloseCode.InvalidPayloadData);
+      return this.#fail(ErrorCode.InvalidUtf8, TEXT_ENDS_INSIDE, CloseCode.InvalidPayloadData);
     }
     return ParseStatus.Frame;
   }
 
-  /** UTF-8 check of a whole frame payload that arrived in one piece. */
-  #checkText(payload: Buffer, start: number, end: number, fin: boolean): boolean {
-    if (fin && this.opcode === Opcode.Text) return isUtf8(payload); // one-frame message: native check
-    if (!this.#utf8.push(payload, start, end)) return false;
-    return !(fin && this.#utf8.incomplete);
+  /**
+   * UTF-8 check of a whole frame payload that arrived in one piece: undefined, or why it fails.
+   * The reasons are the ones the chunk-by-chunk path gives, so that the same bytes give the same
+   * error however they are chunked.
+   */
+  #checkText(payload: Buffer, start: number, end: number, fin: boolean): string | undefined {
+    if (fin && this.opcode === Opcode.Text) {
+      if (isUtf8(payload)) return undefined; // one-frame message: native check
+      // Failure only: tell bytes that are wrong from text cut short (the validator was reset at the header).
+      return this.#utf8.push(payload, start, end) ? TEXT_ENDS_INSIDE : TEXT_INVALID;
+    }
+    if (!this.#utf8.push(payload, start, end)) return TEXT_INVALID;
+    return fin && this.#utf8.incomplete ? TEXT_ENDS_INSIDE : undefined;
   }
 }
