@@ -16,6 +16,7 @@ import {
   type FrameParserOptions,
   type ParseEvent,
   type Role,
+  isUtf8Reference,
 } from '../../src/protocol/index.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -459,3 +460,26 @@ export const AUTOBAHN_UTF8: readonly Utf8Case[] = [
   c('6.23.1 U+FFFD replacement character', 'ef bf bd', 'valid'),
   c('6.23.2 byte order mark U+FEFF', 'ef bb bf', 'valid'),
 ];
+
+/**
+ * Could 0..3 more bytes make `prefix` valid UTF-8? Decided with the reference decoder alone (the
+ * second byte's allowed range only changes at 80/8F/90/9F/A0/BF, so those are enough to try).
+ */
+export function canStartValidUtf8(prefix: Uint8Array): boolean {
+  if (isUtf8Reference(prefix)) return true;
+  for (const first of [0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf]) {
+    for (let extra = 0; extra < 3; extra++) {
+      const suffix = Buffer.alloc(1 + extra, 0x80);
+      suffix[0] = first;
+      if (isUtf8Reference(Buffer.concat([prefix, suffix]))) return true;
+    }
+  }
+  return false;
+}
+
+/** Index of the first byte after which `bytes` can no longer be valid UTF-8, or -1 if none. */
+export function firstInvalidByte(bytes: Uint8Array): number {
+  // Binary search would do, but the inputs are short and the linear scan is obviously right.
+  for (let n = 1; n <= bytes.length; n++) if (!canStartValidUtf8(bytes.subarray(0, n))) return n - 1;
+  return -1;
+}
