@@ -200,6 +200,24 @@ export class Server<D = undefined> {
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeout / 2))),
     });
     http.on('request', (req, res) => {
+      // RFC 6455 §4.2.1: a handshake without the Upgrade or Connection token is not routed to
+      // 'upgrade' by Node, but it is a malformed handshake (400 and its reason), not a plain GET.
+      if (req.headers['sec-websocket-key'] !== undefined || req.headers['upgrade'] !== undefined) {
+        let error = new HandshakeError(ErrorCode.HandshakeFailed, 'Invalid Connection header: expected the token "Upgrade"', { status: 400 });
+        try {
+          validateUpgradeRequest(req);
+        } catch (err) {
+          error = toHandshakeError(err);
+        }
+        res.writeHead(error.status ?? 400, { ...error.headers, 'Content-Type': 'text/plain', Connection: 'close', 'Content-Length': Buffer.byteLength(error.message) });
+        res.end(error.message);
+        try {
+          this.#handleUpgradeError?.(req, error);
+        } catch {
+          // nothing to tell
+        }
+        return;
+      }
       const body = 'This is a WebSocket endpoint: send an Upgrade request.\n';
       res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
