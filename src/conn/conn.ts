@@ -472,7 +472,7 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
         const err = new ConnectionError(ErrorCode.OutboxFull, 'outbox full: the peer is not reading fast enough', {
           closeCode: this.#opts.overflowCloseCode,
         });
-        this.#failWith(err, this.#opts.overflowCloseCode, 'slow consumer');
+        this.#failWith(err, this.#opts.overflowCloseCode, 'slow consumer', true);
         return wait ? rejected(err) : 'closed';
       }
     }
@@ -865,7 +865,7 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
     this.#failWith(error, error.closeCode ?? CloseCode.ProtocolError, '');
   }
 
-  #failWith(error: WebSocketError, code: number, reason: string): void {
+  #failWith(error: WebSocketError, code: number, reason: string, discard = false): void {
     if (this.#state === 'closed') return;
     this.#inputDone = true;
     if (this.#error === undefined) {
@@ -873,8 +873,10 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
       this.#report(error);
     }
     if (this.#state === 'open') {
-      // What was queued will not be sent after a failure: count it, and release the writers.
-      this.#discardOutbox();
+      // Data queued before the failure (e.g. the reply to the message just before a bad frame)
+      // still goes out ahead of the Close frame (RFC 6455 §5.5.1 lets an endpoint finish what it
+      // is sending). Only a slow consumer's backlog is thrown away, and counted in `unsent`.
+      if (discard) this.#discardOutbox();
       this.#startClose(encodeClosePayload(code, reason), true);
     }
   }
