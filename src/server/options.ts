@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Value, type ValueError } from '@sinclair/typebox/value';
 import { OptionsError } from '../protocol/errors.js';
 import { defaultConnOptions, type ConnOptions } from '../conn/conn.js';
 
@@ -68,10 +68,21 @@ export function parseOptions<S extends TSchema>(schema: S, input: unknown, what:
   }
   const value = Value.Default(schema, structuredClone(input ?? {}));
   if (!Value.Check(schema, value)) {
-    const problems = [...Value.Errors(schema, value)].map((e) => `${e.path || '/'}: ${e.message}`);
+    const problems = [...Value.Errors(schema, value)].flatMap(describeError);
     throw new OptionsError(`invalid ${what}: ${[...new Set(problems)].slice(0, 8).join('; ')}`);
   }
   return value as Static<S>;
+}
+
+/**
+ * One error as `path: message`. A union (`deflate: boolean | {...}`) reports only "Expected union
+ * value" at its own path; the errors of its variants that reach deeper name the real culprit
+ * (e.g. `/deflate/serverMaxWindowBits`), so those are reported instead.
+ */
+function describeError(e: ValueError): string[] {
+  const deeper = e.errors.flatMap((it) => [...it]).filter((sub) => sub.path.length > e.path.length);
+  if (deeper.length > 0) return deeper.flatMap(describeError);
+  return [`${e.path || '/'}: ${e.message}`];
 }
 
 /** Resolve `deflate: boolean | partial` into full settings, or undefined when off. */
