@@ -17,6 +17,8 @@ describe('RFC 6455 §5.2 the header', () => {
     expect(header(Opcode.Binary, true, false, 126)).toBe('82 7e 00 7e');
     expect(header(Opcode.Binary, true, false, 65535)).toBe('82 7e ff ff');
     expect(header(Opcode.Binary, true, false, 65536)).toBe('82 7f 00 00 00 00 00 01 00 00');
+    expect(header(Opcode.Binary, true, false, 2 ** 32 - 1)).toBe('82 7f 00 00 00 00 ff ff ff ff');
+    expect(header(Opcode.Binary, true, false, 2 ** 32)).toBe('82 7f 00 00 00 01 00 00 00 00');
     expect(header(Opcode.Binary, true, false, 2 ** 32 + 1)).toBe('82 7f 00 00 00 01 00 00 00 01');
     expect(header(Opcode.Binary, true, false, Number.MAX_SAFE_INTEGER)).toBe('82 7f 00 1f ff ff ff ff ff ff');
   });
