@@ -1,0 +1,131 @@
+/** attach(): a wschan Server serves the upgrades of an existing node:http or node:https server. */
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttp, type Server as HttpServer } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { connect, HandshakeError, Server } from '../../src/index.js';
+import { guardProcess, withTimeout } from '../helpers/net.js';
+
+guardProcess();
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function listen(server: HttpServer): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+function echoServer(): Server {
+  const ws = new Server().handleData((c, data, isBinary) => c.write(Buffer.from(data), isBinary));
+  cleanups.push(() => ws.close());
+  return ws;
+}
+
+describe('attach() to node:http', () => {
+  it('serves WebSocket upgrades while normal requests are still served', async () => {
+    const http = createHttp((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end(`hello ${req.url}`);
+    });
+    echoServer().attach(http);
+    const port = await listen(http);
+    const r = await fetch(`http://127.0.0.1:${port}/page`);
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe('hello /page');
+    const conn = await connect(`ws://127.0.0.1:${port}/`);
+    await conn.write('ping?');
+    const m = await withTimeout(conn[Symbol.asyncIterator]().next(), 2000, 'the echo');
+    expect(m.value).toEqual({ data: Buffer.from('ping?'), isBinary: false });
+    await conn.close();
+  });
+
+  it('after server.close(), the http server no longer upgrades but still serves requests', async () => {
+    const http = createHttp((_req, res) => res.end('still here'));
+    const ws = echoServer().attach(http);
+    const port = await listen(http);
+    await ws.close();
+    expect(http.listenerCount('upgrade')).toBe(0);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('still here');
+  });
+
+  it('several servers can each take their own path on one http server', async () => {
+    const http = createHttp();
+    const a = new Server({ path: '/a' });
+    const ws = new Server();
+    // Route by hand with upgrade(): the documented way to share one http server.
+    http.on('upgrade', (req, socket, head) => {
+      void (req.url === '/a' ? a : ws).upgrade(req, socket, head);
+    });
+    a.handleData((c) => c.write('from a'));
+    ws.handleData((c) => c.write('from default'));
+    cleanups.push(() => a.close(), () => ws.close());
+    const port = await listen(http);
+    const ca = await connect(`ws://127.0.0.1:${port}/a`);
+    const cb = await connect(`ws://127.0.0.1:${port}/b`);
+    await ca.write('x');
+    await cb.write('x');
+    expect((await ca[Symbol.asyncIterator]().next()).value.data.toString()).toBe('from a');
+    expect((await cb[Symbol.asyncIterator]().next()).value.data.toString()).toBe('from default');
+    await Promise.all([ca.close(), cb.close()]);
+  });
+});
+
+// A self-signed certificate made at test time, when openssl is available.
+let certDir: string | undefined;
+let certSkipReason: string | undefined;
+try {
+  certDir = mkdtempSync(join(tmpdir(), 'wschan-tls-'));
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', join(certDir, 'k.pem'), '-out', join(certDir, 'c.pem')],
+    { stdio: 'pipe' },
+  );
+} catch (e) {
+  certSkipReason = `openssl could not make a self-signed certificate: ${e instanceof Error ? e.message : String(e)}`;
+  console.warn(`skipping the node:https tests: ${certSkipReason}`);
+}
+afterAll(() => {
+  if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
+});
+
+describe.skipIf(certSkipReason !== undefined)('attach() to node:https and connect("wss://...")', () => {
+  it('speaks WebSocket over TLS with the CA given in tls.ca', async () => {
+    const key = readFileSync(join(certDir!, 'k.pem'));
+    const cert = readFileSync(join(certDir!, 'c.pem'));
+    const https = createHttps({ key, cert }, (_req, res) => res.end('secure page'));
+    echoServer().attach(https);
+    const port = await listen(https);
+    const conn = await connect(`wss://localhost:${port}/`, { tls: { ca: cert } });
+    await conn.write(Buffer.from([1, 2, 3]));
+    const m = await withTimeout(conn[Symbol.asyncIterator]().next(), 2000, 'the echo');
+    expect(m.value).toEqual({ data: Buffer.from([1, 2, 3]), isBinary: true });
+    const info = await conn.close(1000, 'bye');
+    expect(info.code).toBe(1000);
+    expect(info.wasClean).toBe(true);
+  });
+
+  it('refuses a certificate it cannot verify (no CA given)', async () => {
+    const key = readFileSync(join(certDir!, 'k.pem'));
+    const cert = readFileSync(join(certDir!, 'c.pem'));
+    const https = createHttps({ key, cert });
+    echoServer().attach(https);
+    const port = await listen(https);
+    const err = await connect(`wss://localhost:${port}/`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HandshakeError);
+    expect((err as HandshakeError).code).toBe('WS_ERR_HANDSHAKE_FAILED');
+    expect((err as HandshakeError).message).toBe('connection failed: self-signed certificate');
+  });
+});
