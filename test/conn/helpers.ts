@@ -312,6 +312,7 @@ export function record<D>(extra: ConnHandlers<D> = {}): Recorded<D> {
       r.errors.push(e);
       extra.handleError?.(c, e);
     },
+    ...(extra.handleFrame !== undefined ? { handleFrame: extra.handleFrame } : {}),
   };
   return r;
 }
