@@ -573,6 +573,18 @@ describe('RFC 7692 §7.2 round trips', () => {
     expect(ok(a.decompress(b.compress(incompressible), true, 300_000)).equals(incompressible)).toBe(true);
   });
 
+  it('accepts plain Uint8Array views with a byte offset in both directions', () => {
+    const codec = new PerMessageDeflate('server', DEFAULT, defaultDeflateOptions);
+    const backing = new Uint8Array(16);
+    backing.set(new TextEncoder().encode('Hello'), 7);
+    const payload = codec.compress(backing.subarray(7, 12));
+    expect(payload.toString('hex')).toBe('f248cdc9c90700');
+    const wire = new Uint8Array(payload.length + 5);
+    wire.set(payload, 5);
+    const peer = new PerMessageDeflate('client', DEFAULT, defaultDeflateOptions);
+    expect(ok(peer.decompress(wire.subarray(5), true, 100)).toString()).toBe('Hello');
+  });
+
   it('the returned payloads are not overwritten by later calls', () => {
     const codec = new PerMessageDeflate('server', DEFAULT, defaultDeflateOptions);
     const peer = new PerMessageDeflate('client', DEFAULT, defaultDeflateOptions);
