@@ -87,7 +87,10 @@ export async function startServer<D = undefined>(
   return { server, port: addr.port, url: `ws://127.0.0.1:${addr.port}` };
 }
 
+/** Close every server started by `startServer` (after destroying the raw clients still open). */
 export async function closeAll(): Promise<void> {
+  for (const c of rawClients) c.destroy();
+  rawClients.clear();
   const all = started.splice(0);
   await Promise.all(all.map((s) => s.close()));
 }
@@ -128,7 +131,9 @@ export function parseResponse(buf: Buffer): HttpResponse | undefined {
   return { status, statusText: m[2]!, headers, body: buf.subarray(end + 4, bodyEnd).toString('utf8'), rest: buf.subarray(bodyEnd) };
 }
 
-/** A TCP client that records everything it reads. */
+const rawClients = new Set<RawClient>();
+
+/** A TCP client that records everything it reads. `closeAll` destroys the ones still open. */
 export class RawClient {
   readonly socket: Socket;
   received: Buffer = Buffer.alloc(0);
@@ -138,6 +143,7 @@ export class RawClient {
 
   constructor(socket: Socket) {
     this.socket = socket;
+    rawClients.add(this);
     socket.on('data', (c: Buffer) => {
       this.received = Buffer.concat([this.received, c]);
     });
@@ -146,6 +152,7 @@ export class RawClient {
     this.#closedP = new Promise((r) =>
       socket.on('close', () => {
         this.closed = true;
+        rawClients.delete(this);
         r();
       }),
     );

@@ -1,0 +1,145 @@
+/** server.broadcast(): every client gets each message once, in order, framed once for all. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { Conn } from '../../src/index.js';
+import { Opcode } from '../../src/protocol/constants.js';
+import { RawClient, closeAll, guardProcess, parseResponse, rawHandshake, startServer, upgradeRequest, waitUntil } from '../helpers/net.js';
+
+guardProcess();
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await closeAll();
+});
+
+async function rawClients(port: number, n: number, headers?: Record<string, string>): Promise<RawClient[]> {
+  const out: RawClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const { client, res } = await rawHandshake(port, upgradeRequest({ headers }));
+    expect(res.status).toBe(101);
+    out.push(client);
+  }
+  return out;
+}
+
+/** Bytes each raw client received after its 101 response. */
+function wireBytes(c: RawClient): Buffer {
+  return parseResponse(c.received)!.rest;
+}
+
+describe('server.broadcast()', () => {
+  it('reaches every client once, in order, with byte-identical frames', async () => {
+    const { server, port } = await startServer();
+    const clients = await rawClients(port, 5);
+    await waitUntil(() => server.clientCount === 5, 2000, 'five connections');
+    const messages = ['one', 'two', 'x'.repeat(300), 'y'.repeat(70_000)];
+    for (const m of messages) expect(server.broadcast(m)).toEqual({ queued: 5, dropped: 0, closed: 0 });
+    const expectedLength = messages.reduce((n, m) => n + m.length + (m.length < 126 ? 2 : m.length < 65536 ? 4 : 10), 0);
+    await waitUntil(() => clients.every((c) => wireBytes(c).length >= expectedLength), 3000, 'every broadcast');
+    const first = wireBytes(clients[0]!);
+    expect(first.length).toBe(expectedLength);
+    for (const c of clients) expect(wireBytes(c).equals(first)).toBe(true);
+    const frames = clients[0]!.frames();
+    expect(frames.map((f) => [f.opcode, f.payload.toString()])).toEqual(messages.map((m) => [Opcode.Text, m]));
+    for (const c of clients) c.destroy();
+  });
+
+  it('frames the message once: every connection is handed the same Buffer', async () => {
+    const { server, port } = await startServer();
+    await rawClients(port, 4);
+    await waitUntil(() => server.clientCount === 4, 2000, 'four connections');
+    const spy = vi.spyOn(Conn.prototype, 'tryWriteFrame');
+    server.broadcast(Buffer.from([1, 2, 3]));
+    expect(spy).toHaveBeenCalledTimes(4);
+    const frame = spy.mock.calls[0]![0];
+    for (const call of spy.mock.calls) expect(call[0]).toBe(frame);
+    expect([...frame]).toEqual([0x82, 0x03, 1, 2, 3]);
+  });
+
+  it('sends text for a string and binary for bytes, and can force either', async () => {
+    const { server, port } = await startServer();
+    const [c] = await rawClients(port, 1);
+    await waitUntil(() => server.clientCount === 1, 2000, 'the connection');
+    server.broadcast('t');
+    server.broadcast(Buffer.from('b'));
+    server.broadcast('forced binary', true);
+    server.broadcast(Buffer.from('forced text'), false);
+    await waitUntil(() => c!.frames().length === 4, 2000, 'four frames');
+    expect(c!.frames().map((f) => [f.opcode, f.payload.toString()])).toEqual([
+      [Opcode.Text, 't'],
+      [Opcode.Binary, 'b'],
+      [Opcode.Binary, 'forced binary'],
+      [Opcode.Text, 'forced text'],
+    ]);
+  });
+
+  it('delivers an empty message (never drop a legal message)', async () => {
+    const { server, port } = await startServer();
+    const [c] = await rawClients(port, 1);
+    await waitUntil(() => server.clientCount === 1, 2000, 'the connection');
+    server.broadcast('');
+    await waitUntil(() => c!.frames().length === 1, 2000, 'the frame');
+    expect(c!.frames()[0]!.payload.length).toBe(0);
+  });
+
+  it('reaches ws clients in order', async () => {
+    const { server, url } = await startServer();
+    const got: string[][] = [[], [], []];
+    const sockets = got.map((box) => {
+      const w = new WebSocket(url);
+      w.on('message', (d) => box.push(d.toString()));
+      return w;
+    });
+    await Promise.all(sockets.map((w) => new Promise((r) => w.on('open', r))));
+    await waitUntil(() => server.clientCount === 3, 2000, 'three connections');
+    for (let i = 0; i < 100; i++) server.broadcast(`m${i}`);
+    await waitUntil(() => got.every((b) => b.length === 100), 3000, '100 messages each');
+    const expected = Array.from({ length: 100 }, (_, i) => `m${i}`);
+    for (const b of got) expect(b).toEqual(expected);
+    for (const w of sockets) w.close();
+  });
+
+  it('with no context takeover, compresses once: every connection gets the same compressed Buffer', async () => {
+    const { server, port } = await startServer({ deflate: { threshold: 0, serverNoContextTakeover: true } });
+    const clients = await rawClients(port, 3, { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+    await waitUntil(() => server.clientCount === 3, 2000, 'three connections');
+    const spy = vi.spyOn(Conn.prototype, 'tryWriteFrame');
+    const text = 'hello hello hello hello hello';
+    server.broadcast(text);
+    expect(spy).toHaveBeenCalledTimes(3);
+    const frame = spy.mock.calls[0]![0];
+    for (const call of spy.mock.calls) expect(call[0]).toBe(frame);
+    await waitUntil(() => clients.every((c) => c.frames().length === 1), 2000, 'the frame');
+    const f = clients[0]!.frames()[0]!;
+    expect(f.rsv1).toBe(true);
+    expect(f.payload.length).toBeLessThan(text.length);
+    for (const c of clients) expect(wireBytes(c).equals(wireBytes(clients[0]!))).toBe(true);
+  });
+
+  it('with context takeover, each connection compresses for itself and ws clients decode it', async () => {
+    const { server, url } = await startServer({ deflate: { threshold: 0 } });
+    const got: string[][] = [[], []];
+    const sockets = got.map((box) => {
+      const w = new WebSocket(url, { perMessageDeflate: true });
+      w.on('message', (d) => box.push(d.toString()));
+      return w;
+    });
+    await Promise.all(sockets.map((w) => new Promise((r) => w.on('open', r))));
+    await waitUntil(() => server.clientCount === 2, 2000, 'two connections');
+    const spy = vi.spyOn(Conn.prototype, 'tryPublish');
+    for (let i = 0; i < 20; i++) server.broadcast(`{"seq":${i},"body":"the same words again and again"}`);
+    expect(spy).toHaveBeenCalledTimes(40);
+    await waitUntil(() => got.every((b) => b.length === 20), 3000, '20 messages each');
+    for (const b of got) expect(b[19]).toBe('{"seq":19,"body":"the same words again and again"}');
+    for (const w of sockets) w.close();
+  });
+
+  it('skips connections that are closing and counts them', async () => {
+    const { server, port } = await startServer();
+    const [a] = await rawClients(port, 2);
+    await waitUntil(() => server.clientCount === 2, 2000, 'two connections');
+    const conns = [...server.connections];
+    void conns[0]!.close();
+    expect(server.broadcast('x')).toEqual({ queued: 1, dropped: 0, closed: 1 });
+    a!.destroy();
+  });
+});
