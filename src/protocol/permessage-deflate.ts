@@ -27,10 +27,11 @@ export interface DeflateOptions {
   memLevel: number;
   /**
    * The server's compressor. 'dedicated': one zlib stream per connection, with context takeover
-   * unless negotiated otherwise (best ratio, ~2^(windowBits+2) + 2^(memLevel+9) bytes of zlib
-   * state per connection). 'shared': server_no_context_takeover is always negotiated and every
-   * connection uses one process-wide compressor per parameter set (no per-connection deflate
-   * memory, and a broadcast is compressed once).
+   * unless the client asks otherwise (best ratio, ~2^(windowBits+2) + 2^(memLevel+9) bytes of
+   * zlib state per connection). 'shared': server_no_context_takeover is always negotiated, and
+   * every connection uses one compressor per thread and parameter set (no per-connection
+   * deflate memory, and a broadcast is compressed once). Any codec whose own side has no
+   * context takeover uses the shared compressor, whatever the mode.
    */
   mode: 'dedicated' | 'shared';
 }
@@ -412,8 +413,8 @@ function deflateMessage(z: SyncZlib, data: Uint8Array): Buffer {
   return out;
 }
 
-// One compressor per (window, level, memLevel) for every no-context-takeover peer of this
-// thread. Reset before each use, so each message is compressed as if by a fresh stream.
+// One compressor per (window, level, memLevel) for every no-context-takeover codec of this
+// thread. Reset before each use, so each message starts from an empty window.
 const sharedDeflaters = new Map<string, SyncZlib>();
 
 /**
@@ -424,7 +425,11 @@ const sharedDeflaters = new Map<string, SyncZlib>();
  * ~0.5% of messages, but every payload inflates from an empty window.)
  */
 export function compressShared(data: Uint8Array, params: DeflateParams, opts: DeflateOptions): Buffer {
-  const bits = compressorWindowBits(params.serverMaxWindowBits);
+  return compressWithoutContext(data, params.serverMaxWindowBits, opts);
+}
+
+function compressWithoutContext(data: Uint8Array, windowBits: number, opts: DeflateOptions): Buffer {
+  const bits = compressorWindowBits(windowBits);
   const key = `${bits}:${opts.level}:${opts.memLevel}`;
   let z = sharedDeflaters.get(key);
   if (z === undefined) {
@@ -446,7 +451,7 @@ export class PerMessageDeflate {
   readonly #opts: DeflateOptions;
   /** Our compressor: its window and whether it is reset after every message. */
   readonly #deflateBits: number;
-  readonly #deflateReset: boolean;
+  /** Our side has no context takeover: the thread's shared compressor serves every message. */
   readonly #shared: boolean;
   /** The peer's compressor, which our inflater mirrors. */
   readonly #inflateBits: number;
@@ -467,8 +472,10 @@ export class PerMessageDeflate {
     this.#opts = opts;
     const server = role === 'server';
     this.#deflateBits = server ? params.serverMaxWindowBits : params.clientMaxWindowBits;
-    this.#deflateReset = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
-    this.#shared = server && opts.mode === 'shared' && params.serverNoContextTakeover;
+    // Without context takeover (§7.1.1) a compressor carries nothing from one message to the
+    // next, so a private one would only cost memory: use the shared one, in either role and
+    // whatever the mode ('shared' only makes the server ask for no context takeover).
+    this.#shared = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
     this.#inflateBits = server ? params.clientMaxWindowBits : params.serverMaxWindowBits;
     this.#inflateReset = server ? params.clientNoContextTakeover : params.serverNoContextTakeover;
   }
@@ -476,14 +483,12 @@ export class PerMessageDeflate {
   /** Compress one whole message; returns the payload for its frame(s), without the 00 00 ff ff tail (RFC 7692 §7.2.1). */
   compress(data: Uint8Array): Buffer {
     if (this.#closed) throw new WebSocketError(ErrorCode.DeflateFailed, 'permessage-deflate codec is closed');
-    if (this.#shared) return compressShared(data, this.params, this.#opts);
+    // §7.1.1: without context takeover, each message starts from an empty window; the shared
+    // compressor is reset (not re-created) before each message.
+    if (this.#shared) return compressWithoutContext(data, this.#deflateBits, this.#opts);
     let z = this.#deflater;
     if (z === undefined) z = this.#deflater = createDeflater(this.#deflateBits, this.#opts);
-    const out = deflateMessage(z, data);
-    // §7.1.1: without context takeover, each message starts from an empty window. Reset, not
-    // re-create: the zlib state (and its memory) is reused.
-    if (this.#deflateReset) z.reset();
-    return out;
+    return deflateMessage(z, data);
   }
 
   /**
