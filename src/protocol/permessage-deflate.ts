@@ -449,7 +449,7 @@ export class PerMessageDeflate {
   readonly role: 'server' | 'client';
   readonly params: DeflateParams;
   readonly #opts: DeflateOptions;
-  /** Our compressor: its window and whether it is reset after every message. */
+  /** The window of our compressor (the negotiated value; zlib runs 8 as 9). */
   readonly #deflateBits: number;
   /** Our side has no context takeover: the thread's shared compressor serves every message. */
   readonly #shared: boolean;
