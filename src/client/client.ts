@@ -85,7 +85,13 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
   const offer = deflate !== undefined ? formatExtensions([buildDeflateOffer(deflate)]) : undefined;
   const key = generateKey();
   const protocols = opts.protocols ?? [];
-  const headers = buildClientHeaders({ key, protocols, extensions: offer, origin: opts.origin, headers: opts.headers });
+  let headers: Record<string, string>;
+  try {
+    // A bad subprotocol or header is reported as every other bad argument is: by rejecting.
+    headers = buildClientHeaders({ key, protocols, extensions: offer, origin: opts.origin, headers: opts.headers });
+  } catch (err) {
+    return Promise.reject(err);
+  }
 
   return new Promise<Conn<D>>((resolve, reject) => {
     let settled = false;
