@@ -86,30 +86,30 @@ const SCENARIOS = [
   },
   {
     id: 'broadcast-10k',
-    title: `broadcast ${QUICK ? 20 : 100} × 64 B to 10,000 clients`,
+    title: `broadcast ${QUICK ? 20 : 100} × 64 B to ${QUICK ? '5,000' : '10,000'} clients`,
     unit: 'deliveries/s',
     better: 'higher',
     target: { ws: 8, bun: 0.5 },
-    load: ['--mode', 'burst-subscribe', '-c', '10000', '--burst-count', QUICK ? '20' : '100', '--burst-size', '64', '-T', '60s'],
+    load: ['--mode', 'burst-subscribe', '-c', QUICK ? '5000' : '10000', '--burst-count', QUICK ? '20' : '100', '--burst-size', '64', '-T', '60s'],
     metric: (r) => (r.burst?.complete ? r.burst.deliveriesPerSec : null),
   },
   {
     id: 'churn-10k',
-    title: `${QUICK ? '3,000' : '10,000'} conns × 10 echoes (open, 10 round trips, close; 256 at once)`,
+    title: `${QUICK ? '2,000' : '10,000'} conns × 10 echoes (open, 10 round trips, close; 256 at once)`,
     unit: 's',
     better: 'lower',
     target: { ws: 0.7 },
-    load: ['--mode', 'conn-churn', '-c', QUICK ? '3000' : '10000', '--messages', '10', '--concurrency', '256', '-T', '120s'],
+    load: ['--mode', 'conn-churn', '-c', QUICK ? '2000' : '10000', '--messages', '10', '--concurrency', '256', '-T', '120s'],
     metric: (r) => (r.churn?.complete ? r.churn.totalMs / 1000 : null),
   },
   {
     id: 'idle-10k',
-    title: 'server RSS with 10,000 idle conns',
+    title: `server RSS with ${QUICK ? '5,000' : '10,000'} idle conns`,
     unit: 'MiB',
     better: 'lower',
     target: { ws: 0.6 },
-    load: ['--mode', 'idle', '-c', '10000', '-T', '120s'],
-    idle: { settleMs: QUICK ? 2000 : 5000 },
+    load: ['--mode', 'idle', '-c', QUICK ? '5000' : '10000', '-T', '120s'],
+    idle: { settleMs: QUICK ? 1500 : 5000 },
     metric: (r) => r.rssMiB ?? null,
   },
   {
@@ -491,6 +491,9 @@ async function main() {
     scenarios: [],
   };
   const started = Date.now();
+  if (os.loadavg()[0] > NPROC) {
+    console.error(`warning: load average ${os.loadavg()[0].toFixed(1)} on ${NPROC} cores; other processes will distort the numbers (ratios of interleaved runs suffer least)`);
+  }
   for (const s of scenarios) {
     console.error(`\n== ${s.id}: ${s.title}`);
     const entry = { id: s.id, title: s.title, unit: s.unit, better: s.better, target: s.target ?? null, load: s.load ?? s.tcpkali, runs: [], summary: {} };
@@ -503,9 +506,11 @@ async function main() {
         } catch (err) {
           m = { value: null, raw: null, note: String(err?.message ?? err) };
         }
+        const load1 = os.loadavg()[0];
+        if (load1 > NPROC + 1) m.note = `${m.note ? `${m.note}; ` : ''}load average ${load1.toFixed(1)} on ${NPROC} cores: other processes compete`;
         const lat = m.raw?.latencyMs && s.unit === 'msg/s' && !s.tcpkali ? `  p50 ${m.raw.latencyMs.p50} ms p99 ${m.raw.latencyMs.p99} ms` : '';
         console.error(`  ${name.padEnd(7)} rep ${rep + 1}: ${fmt(m.value, s.unit)} ${s.unit}${lat}${m.note ? `  [${m.note}]` : ''}`);
-        entry.runs.push({ server: name, rep, value: m.value, note: m.note, raw: m.raw });
+        entry.runs.push({ server: name, rep, value: m.value, note: m.note, loadavg: load1, raw: m.raw });
         await sleep(300);
       }
     }

@@ -111,6 +111,7 @@ class Client {
   /** Messages this connection may send in total (conn-churn); Infinity otherwise. */
   limit = Infinity;
   burstDone = false;
+  closeTimer: NodeJS.Timeout | undefined = undefined;
   nextSample = 0;
   readonly ringIdx = new Float64Array(ringSize);
   readonly ringAt = new Float64Array(ringSize);
@@ -250,12 +251,13 @@ class Client {
         this.socket!.write(encodeClientFrame(Opcode.Pong, buf.subarray(i, i + len)));
       }
     } else if (op === Opcode.Close) {
+      // Answer a server-initiated close; after our own close frame, just wait. Either way the
+      // server closes TCP first (RFC 6455 §7.1.1), so TIME_WAIT stays on the server's side and
+      // runs of 10,000 connections do not use up the client's ephemeral ports.
       if (this.state === State.Open) {
-        if (!stopping) closedEarly++;
+        if (!stopping && opts.mode !== 'conn-churn') closedEarly++;
         this.state = State.Closing;
-        this.socket!.end(closeFrame);
-      } else {
-        this.socket!.end();
+        this.socket!.write(closeFrame);
       }
     }
   }
@@ -316,10 +318,13 @@ class Client {
       return;
     }
     this.state = State.Closing;
-    this.socket!.end(closeFrame);
+    // No end(): the server answers the close frame and closes TCP first (see onControl).
+    this.socket!.write(closeFrame);
+    if (opts.mode === 'conn-churn') this.closeTimer = setTimeout(() => this.socket?.destroy(), CLOSE_GRACE_MS);
   }
 
   onClose(): void {
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
     const prev = this.state;
     this.state = State.Closed;
     if (prev < State.Open) {
