@@ -225,7 +225,7 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
 
   readonly #flushBound = (): void => this.#flush();
   readonly #onHandlerDone = (): void => this.#handlerDone();
-  readonly #onHandlerError = (err: unknown): void => this.#handlerFailed(err);
+  readonly #onHandlerError = (err: unknown): void => this.#handlerRejected(err);
 
   constructor(init: ConnInit<D>) {
     this.id = init.id ?? nextId++;
@@ -743,6 +743,7 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
       try {
         r = handle(this, m.data, m.isBinary);
       } catch (err) {
+        if (this.#isOwnClosedWrite(err)) continue;
         this.#handlerFailed(err);
         return;
       }
@@ -754,11 +755,30 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
     if (inbox === undefined || !inbox.full) this.#resumeReading();
   }
 
+  /** A handleData promise rejected. */
+  #handlerRejected(err: unknown): void {
+    if (this.#isOwnClosedWrite(err)) {
+      this.#handlerDone(); // not a failure: go on with the next message
+      return;
+    }
+    this.#handlerFailed(err);
+  }
+
+  /**
+   * A write that failed because THIS connection is closing is already accounted for (the write
+   * rejected, CloseInfo.unsent counts it): it is no handler failure, and the messages behind it
+   * must still be handled, or the inbox stays full, reading stays paused and the peer's Close is
+   * never read. On an open connection the same error (a write to another, closed connection) is
+   * a handler failure like any other, not a reason to stop dispatching silently.
+   */
+  #isOwnClosedWrite(err: unknown): boolean {
+    return this.#state !== 'open' && err instanceof ConnectionError && err.code === ErrorCode.ConnectionClosed;
+  }
+
   /** A handler threw or its promise rejected: report it and close with 1011 (RFC 6455 §7.4.1). */
   #handlerFailed(err: unknown): void {
     this.#dispatching = false;
-    // A write that failed because the connection closed meanwhile is already accounted for.
-    if (err instanceof ConnectionError && err.code === ErrorCode.ConnectionClosed) return;
+    if (this.#isOwnClosedWrite(err)) return;
     const error = new WebSocketError(ErrorCode.HandlerFailed, `a handler threw: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
       closeCode: CloseCode.InternalError,
