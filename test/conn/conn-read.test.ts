@@ -278,6 +278,60 @@ describe('failing handlers', () => {
   });
 });
 
+describe('handlers whose writes fail', () => {
+  it('a handler whose own write fails because this connection is closing is no failure: later messages are still handled and the closing handshake completes', async () => {
+    const calls: string[] = [];
+    let first = true;
+    const { conn, peer, rec } = await open({
+      options: { inboxSize: 2, closeTimeout: 2000 },
+      handlers: {
+        handleData: async (c, data) => {
+          calls.push(data.toString());
+          if (first) {
+            first = false;
+            await sleep(30);
+          }
+          await c.write(`reply ${data.toString()}`);
+        },
+      },
+    });
+    for (let i = 0; i < 6; i++) peer.send(Opcode.Text, `m${i}`);
+    await waitUntil(() => calls.length === 1, 'the first message');
+    conn.close(1000); // while m0's handler is still running, with the inbox full and reading paused
+    await peer.waitFrame(Opcode.Close);
+    peer.sendClose(1000);
+    const info = await withTimeout(conn.closed, 'closed');
+    expect(info).toMatchObject({ code: 1000, wasClean: true, error: undefined });
+    expect(calls).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    expect(rec.errors).toEqual([]);
+  });
+
+  it("a handler rejecting with another connection's WS_ERR_CONNECTION_CLOSED is a handler failure (1011), never a silent stall", async () => {
+    const other = await open();
+    other.conn.terminate();
+    await withTimeout(other.conn.closed, 'the other connection closed');
+    const calls: string[] = [];
+    const { conn, peer, rec } = await open({
+      handlers: {
+        handleData: async (_c, data) => {
+          calls.push(data.toString());
+          await sleep(10);
+          await other.conn.write('forwarded');
+        },
+      },
+    });
+    peer.send(Opcode.Text, 'm1');
+    peer.send(Opcode.Text, 'm2');
+    const close = await peer.waitFrame(Opcode.Close);
+    expect(closeBody(close)).toEqual({ code: 1011, reason: 'internal error' });
+    const info = await withTimeout(conn.closed, 'closed');
+    expectError(rec.errors[0], WebSocketError, ErrorCode.HandlerFailed, 1011, 'a handler threw: connection is closed');
+    expect((rec.errors[0]!.cause as WebSocketError).code).toBe(ErrorCode.ConnectionClosed);
+    expect(info.code).toBe(1011);
+    expect(calls).toEqual(['m1']);
+  });
+});
+
 describe('handleFrame', () => {
   it('handleFrame sees every frame before assembly, control frames included', async () => {
     const frames: [number, boolean, string][] = [];
