@@ -56,8 +56,9 @@ const all = groups.flatMap((g) => g.bars.flatMap((b) => [b.v, b.target])).filter
 // Log scale: Bun vs ws spans 0.3×–30×; a linear axis would flatten everything else.
 const lo = Math.min(0.1, ...all.map((v) => v / 1.5));
 const hi = Math.max(10, ...all.map((v) => v * 1.5));
-const W = 900;
-const left = 330;
+// Room for the longest scenario title (about 6.4 px per character at 12 px).
+const left = Math.min(480, 24 + Math.max(...groups.map((g) => g.title.length)) * 6.4);
+const W = left + 600;
 const right = 60;
 const barH = 14;
 const groupGap = 18;

@@ -55,7 +55,7 @@ const JSON_1K = jsonLikeMessage(1024);
 
 // ---- scenarios ------------------------------------------------------------------------------
 
-const T = QUICK ? '2s' : '10s';
+const T = QUICK ? '2s' : '8s';
 /** better: 'higher' | 'lower'. target: the wschan/ws and wschan/bun goals of issue 4. */
 const SCENARIOS = [
   {
@@ -131,7 +131,8 @@ if (TCPKALI !== null) {
     title: 'tcpkali: echo 22 B text, 100 conns, -r 100k',
     unit: 'msg/s',
     better: 'higher',
-    tcpkali: ['--ws', '-c', '100', '-m', SMALL_TEXT, '-r', '100k', '-T', T],
+    // tcpkali opens 100 connections per second unless told otherwise: ramp them at once.
+    tcpkali: ['--ws', '--connect-rate', '10000', '-c', '100', '-m', SMALL_TEXT, '-r', '100k', '-T', T],
     metric: (r) => r.receivedPerSec,
   });
 }
