@@ -85,10 +85,10 @@ for (const v of [0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64].filter((v) => v >= lo &
 }
 // Legend.
 PAIRS.forEach((p, i) => {
-  const lx = left + i * 190;
+  const lx = left + i * 165;
   parts.push(`<rect x="${lx}" y="${top - 22}" width="12" height="10" fill="${p.color}"/><text x="${lx + 16}" y="${top - 13}">${esc(p.label)}</text>`);
 });
-parts.push(`<text x="${left + 3 * 190}" y="${top - 13}" fill="#b91c1c">| target</text>`);
+parts.push(`<text x="${left + 3 * 165 + 10}" y="${top - 13}" fill="#b91c1c">| target</text>`);
 groups.forEach((g, gi) => {
   const gy = top + gi * groupH;
   parts.push(`<text x="${left - 10}" y="${gy + (PAIRS.length * (barH + 3)) / 2 + 4}" text-anchor="end">${esc(g.title)}</text>`);
