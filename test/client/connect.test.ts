@@ -116,7 +116,7 @@ describe('connect() against wschan', () => {
   });
 
   it('negotiates a subprotocol: conn.protocol is the one the server chose', async () => {
-    let serverSide: Conn | undefined;
+    let serverSide: Conn<undefined> | undefined;
     const { url } = await startServer({ protocols: ['v2', 'v1'] }, (s) => s.handleOpen((c) => void (serverSide = c)));
     const conn = await connect(url, { protocols: ['v1', 'v2'] });
     expect(conn.protocol).toBe('v2');

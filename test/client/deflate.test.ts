@@ -9,7 +9,7 @@ afterEach(closeAll);
 const json = (i: number): string => JSON.stringify({ id: i, event: 'tick', payload: 'the same text in every message, again and again' });
 
 async function echo(deflate: object) {
-  let serverConn: Conn | undefined;
+  let serverConn: Conn<undefined> | undefined;
   const rsv1: boolean[] = [];
   const s = await startServer({ deflate }, (srv) => {
     srv.handleOpen((c) => void (serverConn = c));
@@ -19,7 +19,7 @@ async function echo(deflate: object) {
   return { ...s, rsv1, conn: () => serverConn };
 }
 
-async function roundTrip(conn: Conn, n: number): Promise<number> {
+async function roundTrip(conn: Conn<undefined>, n: number): Promise<number> {
   const it = conn[Symbol.asyncIterator]();
   let payload = 0;
   for (let i = 0; i < n; i++) {

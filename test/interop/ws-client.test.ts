@@ -15,7 +15,7 @@ async function echoServer(options?: Parameters<typeof startServer>[0]) {
   const pongs: Buffer[] = [];
   const closes: CloseInfo[] = [];
   const received: { data: Buffer; isBinary: boolean }[] = [];
-  const opened: Conn[] = [];
+  const opened: Conn<undefined>[] = [];
   const s = await startServer(options, (server) => {
     server.handleOpen((c) => void opened.push(c));
     server.handleData((c, data, isBinary) => {
@@ -181,7 +181,7 @@ describe('ws client -> wschan server, permessage-deflate', () => {
   });
 
   it('keeps context takeover over many messages in both directions ({ threshold: 0 })', async () => {
-    let conn: Conn | undefined;
+    let conn: Conn<undefined> | undefined;
     const rsv1: boolean[] = [];
     const { url } = await startServer({ deflate: { threshold: 0 } }, (s) => {
       s.handleOpen((c) => void (conn = c));
@@ -211,7 +211,7 @@ describe('ws client -> wschan server, permessage-deflate', () => {
   it('serverNoContextTakeover is negotiated with ws and every message still round-trips', async () => {
     const sizes: Record<string, number> = {};
     for (const nct of [false, true]) {
-      let conn: Conn | undefined;
+      let conn: Conn<undefined> | undefined;
       const { url } = await startServer({ deflate: { threshold: 0, serverNoContextTakeover: nct } }, (s) => {
         s.handleOpen((c) => void (conn = c));
         s.handleData((c, d, b) => c.write(Buffer.from(d), b));
@@ -231,7 +231,7 @@ describe('ws client -> wschan server, permessage-deflate', () => {
   });
 
   it('honours a client_no_context_takeover requested by ws', async () => {
-    let conn: Conn | undefined;
+    let conn: Conn<undefined> | undefined;
     const { url } = await startServer({ deflate: { threshold: 0 } }, (s) => {
       s.handleOpen((c) => void (conn = c));
       s.handleData((c, d, b) => c.write(Buffer.from(d), b));

@@ -21,7 +21,7 @@ async function wsEcho(options: Parameters<typeof startWsServer>[0] = {}, onPeer?
   return s;
 }
 
-async function next(conn: Conn, it = conn[Symbol.asyncIterator]()): Promise<Message> {
+async function next(conn: Conn<undefined>, it = conn[Symbol.asyncIterator]()): Promise<Message> {
   const r = await withTimeout(it.next(), 3000, 'a message from ws');
   if (r.done) throw new Error('the connection ended');
   return r.value;

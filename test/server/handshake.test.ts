@@ -80,7 +80,7 @@ describe('server handshake: acceptance (RFC 6455 §4.2.2)', () => {
   });
 
   it('the protocols option picks the first of ours that the client offered', async () => {
-    let opened: Conn | undefined;
+    let opened: Conn<undefined> | undefined;
     const { port } = await recording({ protocols: ['mqtt', 'wamp', 'chat'] }, (s) => s.handleOpen((c) => void (opened = c)));
     const { client, res } = await rawHandshake(port, upgradeRequest({ headers: { 'Sec-WebSocket-Protocol': 'chat, wamp' } }));
     expect(res.status).toBe(101);

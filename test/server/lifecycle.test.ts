@@ -97,7 +97,7 @@ describe('server: keepalive', () => {
   });
 
   it('keeps a connection whose peer answers pings', async () => {
-    let conn: Conn | undefined;
+    let conn: Conn<undefined> | undefined;
     const { url } = await startServer({ pingInterval: 30, pongTimeout: 60 }, (s) => s.handleOpen((c) => void (conn = c)));
     const client = await connect(url);
     await new Promise((r) => setTimeout(r, 300));

@@ -101,7 +101,7 @@ describe('server robustness: after the upgrade', () => {
     const errors: { id: number; e: WebSocketError }[] = [];
     const closes = new Map<number, CloseInfo>();
     const chunk = Buffer.alloc(256 * 1024, 7);
-    let slow: Conn | undefined;
+    let slow: Conn<undefined> | undefined;
     const { port, url } = await startServer({ overflow: 'close', maxQueuedBytes: 1024 * 1024, closeTimeout: 300 }, (s) => {
       s.handleError((c, e) => errors.push({ id: c.id, e }));
       s.handleClose((c, info) => closes.set(c.id, info));
