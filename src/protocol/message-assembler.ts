@@ -5,8 +5,9 @@ import { Utf8Validator } from './utf8.js';
 /** What the assembler needs from a permessage-deflate codec. */
 export interface Inflater {
   /**
-   * Inflate one frame's payload of a compressed message; `fin` ends the message. The output counts
-   * against `maxBytes` while inflating. Returns the bytes, or a ProtocolError (1009, 1007).
+   * Inflate one frame's payload of a compressed message; `fin` ends the message. The inflated size
+   * of the whole message (all its fragments) is checked against `maxBytes` while inflating.
+   * Returns the bytes, or a ProtocolError (1009, 1007).
    */
   decompress(data: Uint8Array, fin: boolean, maxBytes: number): Buffer | ProtocolError;
 }
@@ -49,7 +50,8 @@ export class MessageAssembler {
       if (this.#inflater === undefined) {
         return this.#fail(new ProtocolError(ErrorCode.UnexpectedRsv, 'compressed message without a negotiated extension', CloseCode.ProtocolError));
       }
-      const out = this.#inflater.decompress(payload, fin, this.#max - this.#size);
+      // The codec counts the whole message against the limit itself, across fragments.
+      const out = this.#inflater.decompress(payload, fin, this.#max);
       if (out instanceof ProtocolError) return this.#fail(out);
       if (isText) {
         if (this.#size === 0 && this.#parts.length === 0) this.#utf8.reset();
