@@ -259,9 +259,15 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
     socket.on('error', (err: Error) => this.#onSocketError(err));
     if (o.pingInterval > 0) this.#startKeepalive();
     if (init.head !== undefined && init.head.length > 0) {
-      // Bytes that came with the handshake: parse them once the caller has had the conn.
+      // Bytes that came with the handshake: parse them once the caller has had the conn. They come
+      // before anything the socket already holds (a client may send frames before our 101, and
+      // they pile up while an async handleUpgrade runs), so hold the socket until they are parsed.
       const head = init.head;
-      process.nextTick(() => this.#onData(head));
+      socket.pause();
+      process.nextTick(() => {
+        this.#onData(head);
+        if (!this.#readPaused) socket.resume();
+      });
     }
   }
 
