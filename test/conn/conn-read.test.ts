@@ -4,9 +4,21 @@
  * async iteration, and handlers that fail.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Message } from '../../src/conn/conn.js';
-import { ErrorCode, Opcode, WebSocketError } from '../../src/protocol/index.js';
-import { closeBody, destroyAll, expectError, open, sleep, waitUntil, withTimeout } from './helpers.js';
+import { Conn, defaultConnOptions, type Message } from '../../src/conn/conn.js';
+import { ErrorCode, Opcode, WebSocketError, encodeFrame } from '../../src/protocol/index.js';
+import {
+  KEY,
+  closeBody,
+  destroyAll,
+  expectError,
+  memoryPair,
+  open,
+  record,
+  sleep,
+  tcpPair,
+  waitUntil,
+  withTimeout,
+} from './helpers.js';
 
 afterEach(destroyAll);
 
@@ -329,6 +341,47 @@ describe('handlers whose writes fail', () => {
     expect((rec.errors[0]!.cause as WebSocketError).code).toBe(ErrorCode.ConnectionClosed);
     expect(info.code).toBe(1011);
     expect(calls).toEqual(['m1']);
+  });
+});
+
+describe('bytes read past the handshake (head)', () => {
+  const frame = (s: string | Buffer): Buffer => encodeFrame(Opcode.Text, Buffer.from(s), { maskKey: KEY });
+
+  for (const transport of ['tcp', 'memory'] as const) {
+    it(`head is parsed before the bytes the socket already holds, so messages keep their order (${transport})`, async () => {
+      const { local, remote } = transport === 'tcp' ? await tcpPair() : memoryPair();
+      remote.write(Buffer.concat([frame('second'), frame('third')]));
+      await waitUntil(() => local.readableLength > 0, 'bytes buffered in the socket');
+      const rec = record();
+      const conn = new Conn({ socket: local, role: 'server', options: defaultConnOptions, handlers: rec.handlers, data: undefined, head: frame('first') });
+      expect(rec.messages).toEqual([]); // nothing before the caller has the conn
+      await waitUntil(() => rec.messages.length === 3, 'three messages');
+      expect(rec.messages.map((m) => m.data.toString())).toEqual(['first', 'second', 'third']);
+      expect(conn.state).toBe('open');
+    });
+  }
+
+  it('a frame split between head and the socket buffer is assembled, not read as garbage', async () => {
+    const { local, remote } = await tcpPair();
+    const bytes = Buffer.concat([frame('one'), frame('x'.repeat(300)), frame('three')]);
+    const cut = 20; // inside the second frame's payload
+    remote.write(bytes.subarray(cut));
+    await waitUntil(() => local.readableLength > 0, 'bytes buffered in the socket');
+    const rec = record();
+    new Conn({ socket: local, role: 'server', options: defaultConnOptions, handlers: rec.handlers, data: undefined, head: bytes.subarray(0, cut) });
+    await waitUntil(() => rec.messages.length === 3 || rec.errors.length > 0, 'three messages');
+    expect(rec.errors).toEqual([]);
+    expect(rec.messages.map((m) => m.data.toString())).toEqual(['one', 'x'.repeat(300), 'three']);
+  });
+
+  it('head alone is delivered after the constructor returns, and later socket bytes follow it', async () => {
+    const { local, remote } = await tcpPair();
+    const rec = record();
+    new Conn({ socket: local, role: 'server', options: defaultConnOptions, handlers: rec.handlers, data: undefined, head: frame('early') });
+    expect(rec.messages).toEqual([]);
+    remote.write(frame('late'));
+    await waitUntil(() => rec.messages.length === 2, 'two messages');
+    expect(rec.messages.map((m) => m.data.toString())).toEqual(['early', 'late']);
   });
 });
 
