@@ -6,12 +6,18 @@ import { describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, MessageAssembler, ProtocolError, type Inflater } from '../../src/protocol/index.js';
 import { hex, toHex } from './helpers.js';
 
-/** Copies its input; records the maxBytes it was given; refuses output over maxBytes with 1009. */
+/**
+ * Copies its input; records the maxBytes it was given; like PerMessageDeflate, counts the whole
+ * message across fragments against maxBytes and refuses more with 1009.
+ */
 class CopyInflater implements Inflater {
   calls: Array<{ data: string; fin: boolean; maxBytes: number }> = [];
+  #message = 0;
   decompress(data: Uint8Array, fin: boolean, maxBytes: number): Buffer | ProtocolError {
     this.calls.push({ data: toHex(data), fin, maxBytes });
-    if (data.length > maxBytes) return new ProtocolError(ErrorCode.PayloadTooBig, 'inflated message too big', CloseCode.MessageTooBig);
+    this.#message += data.length;
+    if (this.#message > maxBytes) return new ProtocolError(ErrorCode.PayloadTooBig, 'inflated message too big', CloseCode.MessageTooBig);
+    if (fin) this.#message = 0;
     return Buffer.from(data);
   }
 }
@@ -69,7 +75,7 @@ describe('RFC 7692 §6.2 compressed messages', () => {
     expectFailed(a, a.push(hex('00'), true, false, true), ErrorCode.UnexpectedRsv, CloseCode.ProtocolError, 'compressed message without a negotiated extension');
   });
 
-  it('each fragment is inflated with the room left under maxMessageSize', () => {
+  it('every fragment is inflated under the whole-message limit, which the inflater counts across fragments', () => {
     const inflater = new CopyInflater();
     const a = new MessageAssembler({ maxMessageSize: 10, inflater });
     expect(a.push(hex('01 02 03'), false, false, true)).toBeUndefined();
@@ -77,8 +83,8 @@ describe('RFC 7692 §6.2 compressed messages', () => {
     expect(a.push(hex('06'), true, false, true)).toEqual(hex('01 02 03 04 05 06'));
     expect(inflater.calls).toEqual([
       { data: '01 02 03', fin: false, maxBytes: 10 },
-      { data: '04 05', fin: false, maxBytes: 7 },
-      { data: '06', fin: true, maxBytes: 5 },
+      { data: '04 05', fin: false, maxBytes: 10 },
+      { data: '06', fin: true, maxBytes: 10 },
     ]);
   });
 
