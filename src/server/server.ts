@@ -75,7 +75,8 @@ export class Server<D = undefined> {
   #http: HttpServer | undefined;
   #attached: (HttpServer | HttpsServer)[] = [];
   #closing: Promise<void> | undefined;
-  #pendingHandshakes = new Set<Duplex>();
+  /** Handshakes in progress, with their handshakeTimeout timers. */
+  #pendingHandshakes = new Map<Duplex, NodeJS.Timeout>();
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     void this.upgrade(req, socket, head);
   };
@@ -257,12 +258,12 @@ export class Server<D = undefined> {
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<Conn<D> | undefined> {
     const opts = this.options;
     socket.on('error', swallow);
-    this.#pendingHandshakes.add(socket);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       this.#refuse(req, socket, new HandshakeError(ErrorCode.HandshakeTimeout, `handshake not completed within ${opts.handshakeTimeout} ms`, { status: 503 }));
     }, opts.handshakeTimeout);
+    this.#pendingHandshakes.set(socket, timer);
     try {
       if (this.#closing !== undefined) throw new HandshakeError(ErrorCode.HandshakeFailed, 'server is shutting down', { status: 503 });
       if (opts.path !== undefined && pathOf(req.url) !== opts.path) {
@@ -277,7 +278,12 @@ export class Server<D = undefined> {
       let extraHeaders: Record<string, string> | undefined;
       if (this.#handleUpgrade !== undefined) {
         const decision = await this.#handleUpgrade(req, { protocols: v.protocols, origin: v.origin, extensions: v.extensions });
-        if (timedOut || socket.destroyed) return undefined;
+        if (timedOut || socket.destroyed) {
+          // The peer left (or close() ended the handshake): nothing left to time out.
+          clearTimeout(timer);
+          this.#pendingHandshakes.delete(socket);
+          return undefined;
+        }
         if (decision === undefined || decision === null || typeof decision !== 'object') {
           throw new HandshakeError(ErrorCode.HandshakeFailed, 'handleUpgrade must return { data } or { status }', { status: 500 });
         }
@@ -353,7 +359,14 @@ export class Server<D = undefined> {
   #refuse(req: IncomingMessage, socket: Duplex, error: HandshakeError): void {
     this.#pendingHandshakes.delete(socket);
     if (!socket.destroyed && socket.writable) {
-      socket.end(buildRefusalResponse(error.status ?? 400, error.message, error.headers));
+      let response: string;
+      try {
+        response = buildRefusalResponse(error.status ?? 400, error.message, error.headers);
+      } catch {
+        // Headers from handleUpgrade that would split the response (CR/LF): refuse without them.
+        response = buildRefusalResponse(500, 'invalid response headers');
+      }
+      socket.end(response);
       // Do not wait forever for a peer that never reads the refusal.
       setTimeout(() => socket.destroy(), 1000).unref();
     } else {
@@ -383,7 +396,12 @@ export class Server<D = undefined> {
     const http = this.#http;
     const httpClosed = http === undefined ? Promise.resolve() : new Promise<void>((resolve) => http.close(() => resolve()));
     http?.closeIdleConnections();
-    for (const s of this.#pendingHandshakes) s.destroy();
+    // A handshake cut short by close() must not be reported as timed out later, nor keep its
+    // timer holding the event loop open after close() has resolved.
+    for (const [s, timer] of this.#pendingHandshakes) {
+      clearTimeout(timer);
+      s.destroy();
+    }
     this.#pendingHandshakes.clear();
     const conns = [...this.#conns];
     for (const c of conns) {
@@ -416,7 +434,8 @@ function pathOf(url: string | undefined): string {
 
 function toHandshakeError(err: unknown): HandshakeError {
   if (err instanceof HandshakeError) return err;
-  if (err instanceof WebSocketError) return new HandshakeError(err.code, err.message, { status: err.status ?? 400, cause: err });
+  // A WebSocketError without a status comes from our side (e.g. bad headers from handleUpgrade): 500.
+  if (err instanceof WebSocketError) return new HandshakeError(err.code, err.message, { status: err.status ?? 500, cause: err });
   return new HandshakeError(ErrorCode.HandshakeFailed, `handshake failed: ${err instanceof Error ? err.message : String(err)}`, {
     status: 500,
     cause: err,
