@@ -89,6 +89,21 @@ describe('server.close()', () => {
     expect(info.wasClean).toBe(false);
   });
 
+  it('a handshake cut short by close() is not reported as timed out afterwards', async () => {
+    const reports: string[] = [];
+    const { server, port } = await startServer({ handshakeTimeout: 200 }, (s) => {
+      s.handleUpgrade(() => new Promise(() => {}));
+      s.handleUpgradeError((_r, e) => reports.push(`${e.status} ${e.code}`));
+    });
+    const client = await RawClient.connect(port);
+    client.write(upgradeRequest());
+    await new Promise((r) => setTimeout(r, 50));
+    await server.close();
+    await client.waitClosed();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(reports).toEqual([]);
+  });
+
   it('destroys a handshake still in progress', async () => {
     const { server, port } = await startServer(undefined, (s) => s.handleUpgrade(() => new Promise(() => {})));
     const client = await RawClient.connect(port);
