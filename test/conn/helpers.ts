@@ -331,7 +331,8 @@ export interface OpenOptions<D> {
   /** Extra handlers (run after recording); `handleData: null` leaves handleData unset (async iteration). */
   handlers?: Omit<ConnHandlers<D>, 'handleData'> & { handleData?: ConnHandlers<D>['handleData'] | null };
   transport?: 'tcp' | 'memory';
-  maskKeys?: MaskKeySource;
+  /** Client side: the key source; default a FixedMaskKey(KEY); null leaves the Conn's random default. */
+  maskKeys?: MaskKeySource | null;
   data?: D;
 }
 
@@ -348,7 +349,7 @@ export async function open<D = undefined>(o: OpenOptions<D> = {}): Promise<Setup
     options: { ...defaultConnOptions, ...o.options },
     handlers: rec.handlers,
     data: o.data as D,
-    ...(role === 'client' ? { maskKeys: o.maskKeys ?? new FixedMaskKey(KEY) } : {}),
+    ...(role === 'client' && o.maskKeys !== null ? { maskKeys: o.maskKeys ?? new FixedMaskKey(KEY) } : {}),
   });
   const peer = new Peer(remote, role);
   return { conn, peer, socket: local, rec };
