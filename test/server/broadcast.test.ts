@@ -1,4 +1,5 @@
 /** server.broadcast(): every client gets each message once, in order, framed once for all. */
+import { inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { Conn } from '../../src/index.js';
@@ -131,6 +132,43 @@ describe('server.broadcast()', () => {
     await waitUntil(() => got.every((b) => b.length === 20), 3000, '20 messages each');
     for (const b of got) expect(b[19]).toBe('{"seq":19,"body":"the same words again and again"}');
     for (const w of sockets) w.close();
+  });
+
+  it('sends a Uint8Array view as exactly the bytes it covers', async () => {
+    const { server, port } = await startServer();
+    const [c] = await rawClients(port, 1);
+    await waitUntil(() => server.clientCount === 1, 2000, 'the connection');
+    const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    server.broadcast(backing.subarray(2, 5));
+    await waitUntil(() => c!.frames().length === 1, 2000, 'the frame');
+    expect([...c!.frames()[0]!.payload]).toEqual([1, 2, 3]);
+  });
+
+  it('mixed peers: plain, deflate, and deflate with another window each get a frame they can read, one per parameter set', async () => {
+    const { server, port, url } = await startServer({ deflate: { threshold: 0, serverNoContextTakeover: true } });
+    const plain = await rawClients(port, 2);
+    const deflate = await rawClients(port, 2, { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+    const small = new WebSocket(url, { perMessageDeflate: { threshold: 0, serverMaxWindowBits: 10 } });
+    const smallGot: string[] = [];
+    small.on('message', (d) => smallGot.push(d.toString()));
+    await new Promise((r) => small.on('open', r));
+    await waitUntil(() => server.clientCount === 5, 2000, 'five connections');
+    const spy = vi.spyOn(Conn.prototype, 'tryWriteFrame');
+    const text = 'abc abc abc abc abc abc abc abc';
+    server.broadcast(text);
+    expect(spy).toHaveBeenCalledTimes(5);
+    const distinct = new Set(spy.mock.calls.map((c) => c[0]));
+    expect(distinct.size).toBe(3); // plain, window 15, window 10
+    await waitUntil(() => [...plain, ...deflate].every((c) => c.frames().length === 1) && smallGot.length === 1, 2000, 'every frame');
+    for (const c of plain) expect([c.frames()[0]!.rsv1, c.frames()[0]!.payload.toString()]).toEqual([false, text]);
+    for (const c of deflate) {
+      const f = c.frames()[0]!;
+      expect(f.rsv1).toBe(true);
+      // RFC 7692 §7.2.2: append 00 00 ff ff and inflate.
+      expect(inflateRawSync(Buffer.concat([f.payload, Buffer.from([0, 0, 0xff, 0xff])])).toString()).toBe(text);
+    }
+    expect(smallGot).toEqual([text]);
+    small.close();
   });
 
   it('skips connections that are closing and counts them', async () => {
