@@ -1,5 +1,5 @@
 /** server.broadcast(): every client gets each message once, in order, framed once for all. */
-import { inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { Conn } from '../../src/index.js';
@@ -165,7 +165,7 @@ describe('server.broadcast()', () => {
       const f = c.frames()[0]!;
       expect(f.rsv1).toBe(true);
       // RFC 7692 §7.2.2: append 00 00 ff ff and inflate.
-      expect(inflateRawSync(Buffer.concat([f.payload, Buffer.from([0, 0, 0xff, 0xff])])).toString()).toBe(text);
+      expect(inflateRawSync(Buffer.concat([f.payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlibConstants.Z_SYNC_FLUSH }).toString()).toBe(text);
     }
     expect(smallGot).toEqual([text]);
     small.close();
