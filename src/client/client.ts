@@ -17,8 +17,8 @@ export const ClientOptionsSchema = Type.Object(
     handshakeTimeout: Type.Integer({ minimum: 1, default: 10_000, description: 'Longest time to a 101 response (ms)' }),
     protocols: Type.Optional(Type.Array(Type.String(), { description: 'Subprotocols to offer, in order of preference' })),
     headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Extra request headers' })),
-    origin: Type.Optional(Type.String()),
-    deflate: Type.Union([Type.Boolean(), Type.Partial(DeflateOptionsSchema)], { default: false }),
+    origin: Type.Optional(Type.String({ description: 'Origin header to send' })),
+    deflate: Type.Union([Type.Boolean(), Type.Partial(DeflateOptionsSchema)], { default: false, description: 'Offer permessage-deflate' }),
   },
   { additionalProperties: false },
 );
@@ -166,9 +166,9 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
         if (open !== undefined) {
           try {
             const r = open(c);
-            if (r instanceof Promise) r.catch(() => void c.close(1011, 'internal error'));
-          } catch {
-            void c.close(1011, 'internal error');
+            if (r instanceof Promise) r.catch((e: unknown) => failOpen(c, handlers, e));
+          } catch (e) {
+            failOpen(c, handlers, e);
           }
         }
       } catch (err) {
@@ -178,4 +178,19 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
     });
     req.end();
   });
+}
+
+/** handleOpen threw: report it to handleError, as the server does, and close with 1011 (RFC 6455 §7.4.1). */
+function failOpen<D>(conn: Conn<D>, handlers: ConnHandlers<D>, err: unknown): void {
+  const error = new WebSocketError(ErrorCode.HandlerFailed, `handleOpen threw: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+    closeCode: 1011,
+  });
+  try {
+    handlers.handleError?.(conn, error);
+  } catch {
+    // An error handler that throws has nobody left to tell.
+  } finally {
+    if (conn.state === 'open') void conn.close(1011, 'internal error');
+  }
 }
