@@ -115,6 +115,24 @@ describe('connect() against wschan', () => {
     expect(await withTimeout(closed.promise, 2000, 'handleClose')).toMatchObject({ code: 4000, reason: 'enough', wasClean: true });
   });
 
+  it('handleOpen throwing is reported to handleError and closes with 1011', async () => {
+    const { url } = await startServer();
+    const errors: WebSocketError[] = [];
+    const conn = await connect(url, {
+      handleOpen: () => {
+        throw new Error('client boom');
+      },
+      handleError: (_c, e) => void errors.push(e),
+    });
+    const info = await withTimeout(conn.closed, 2000, 'the close');
+    expect(info.code).toBe(1011);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(WebSocketError);
+    expect(errors[0]!.code).toBe('WS_ERR_HANDLER_FAILED');
+    expect(errors[0]!.closeCode).toBe(1011);
+    expect(errors[0]!.message).toBe('handleOpen threw: client boom');
+  });
+
   it('negotiates a subprotocol: conn.protocol is the one the server chose', async () => {
     let serverSide: Conn<undefined> | undefined;
     const { url } = await startServer({ protocols: ['v2', 'v1'] }, (s) => s.handleOpen((c) => void (serverSide = c)));
