@@ -4,10 +4,13 @@
  */
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, HandshakeError, OptionsError, WebSocketError, type CloseInfo, type Conn, type Message } from '../../src/index.js';
+import { networkInterfaces } from 'node:os';
+import { connect, HandshakeError, OptionsError, Server, WebSocketError, type CloseInfo, type Conn, type Message } from '../../src/index.js';
 import { computeAcceptKey, closeAll, deferred, guardProcess, readRequestHead, startServer, startTcpServer, waitUntil, withTimeout } from '../helpers/net.js';
 
 guardProcess();
+const hasIpv6Loopback = Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === '::1'));
+if (!hasIpv6Loopback) console.warn('skipping the IPv6 connect test: no ::1 loopback interface');
 const fakes: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const f of fakes.splice(0)) await f();
@@ -162,6 +165,23 @@ describe('connect() against wschan', () => {
     expect(seen!['x-token']).toBe('abc');
     expect(seen!['origin']).toBe('https://app.example');
     await conn.close();
+  });
+
+  it.skipIf(!hasIpv6Loopback)('connects to an IPv6 literal URL ws://[::1]:port/path?query', async () => {
+    let path: string | undefined;
+    const server = new Server().handleUpgrade((req) => {
+      path = req.url;
+      return { data: undefined };
+    });
+    const addr = await server.listen({ port: 0, host: '::1' });
+    try {
+      const conn = await connect(`ws://[::1]:${addr.port}/x?y=1`);
+      expect(path).toBe('/x?y=1');
+      expect(conn.remoteAddress).toBe('::1');
+      await conn.close();
+    } finally {
+      await server.close();
+    }
   });
 
   it('reports a refusal by our server as HandshakeError with its status', async () => {
