@@ -245,6 +245,38 @@ describe('ws client -> wschan server, permessage-deflate', () => {
     w.ws.close();
   });
 
+  it('interleaves compressed and uncompressed messages from ws without losing the shared window', async () => {
+    const rsv1: boolean[] = [];
+    const { url } = await startServer({ deflate: { threshold: 0 } }, (s) => {
+      s.handleFrame((_c, f) => void rsv1.push(f.rsv1));
+      s.handleData((c, d, b) => c.write(Buffer.from(d), b));
+    });
+    const w = await WsPeer.connect(url, { perMessageDeflate: { threshold: 0 } });
+    for (let i = 0; i < 40; i++) await w.send(json(i), { compress: i % 3 !== 0 });
+    for (let i = 0; i < 40; i++) expect((await w.next()).data.toString()).toBe(json(i));
+    expect(rsv1).toEqual(Array.from({ length: 40 }, (_, i) => i % 3 !== 0));
+    w.ws.close();
+  });
+
+  it('assembles a compressed message that ws fragments (RSV1 on the first frame only)', async () => {
+    const frames: [number, boolean, boolean][] = [];
+    const { url } = await startServer({ deflate: { threshold: 0 } }, (s) => {
+      s.handleFrame((_c, f) => void frames.push([f.opcode, f.rsv1, f.fin]));
+      s.handleData((c, d, b) => c.write(Buffer.from(d), b));
+    });
+    const w = await WsPeer.connect(url, { perMessageDeflate: { threshold: 0 } });
+    await w.send(json(1), { fin: false, compress: true });
+    await w.send(json(2), { fin: false, compress: true });
+    await w.send(json(3), { fin: true, compress: true });
+    expect((await w.next()).data.toString()).toBe(json(1) + json(2) + json(3));
+    expect(frames).toEqual([
+      [1, true, false],
+      [0, false, false],
+      [0, false, true],
+    ]);
+    w.ws.close();
+  });
+
   it('round-trips a 1 MiB compressed message', async () => {
     const { url } = await startServer({ deflate: { threshold: 0 } }, (s) => s.handleData((c, d, b) => c.write(Buffer.from(d), b)));
     const w = await WsPeer.connect(url, { perMessageDeflate: { threshold: 0 } });
