@@ -1,5 +1,6 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Type } from '@sinclair/typebox';
@@ -114,14 +115,16 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
       return;
     }
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     const requestOptions = {
       method: 'GET',
-      host: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+      host,
       port: u.port !== '' ? Number(u.port) : secure ? 443 : 80,
       path: (u.pathname || '/') + u.search,
       headers,
       agent: false as const,
-      ...(secure ? { servername: u.hostname, ...options.tls } : {}),
+      // RFC 6066 §3: SNI carries host names only, never an IP literal ('' sends no SNI).
+      ...(secure ? { servername: isIP(host) === 0 ? host : '', ...options.tls } : {}),
     };
     req = (secure ? httpsRequest : httpRequest)(requestOptions);
     req.on('error', (err) => fail(new HandshakeError(ErrorCode.HandshakeFailed, `connection failed: ${err.message}`, { cause: err })));
