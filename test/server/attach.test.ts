@@ -117,6 +117,28 @@ describe.skipIf(certSkipReason !== undefined)('attach() to node:https and connec
     expect(info.wasClean).toBe(true);
   });
 
+  it('connects to wss://127.0.0.1 without sending an IP address as the TLS server name (RFC 6066 §3)', async () => {
+    const key = readFileSync(join(certDir!, 'k.pem'));
+    const cert = readFileSync(join(certDir!, 'c.pem'));
+    const https = createHttps({ key, cert });
+    const names: (string | false)[] = [];
+    https.on('secureConnection', (s) => names.push(s.servername));
+    echoServer().attach(https);
+    const port = await listen(https);
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const conn = await connect(`wss://127.0.0.1:${port}/`, { tls: { ca: cert } });
+      await conn.close();
+      await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+    expect(names).toEqual([false]);
+  });
+
   it('refuses a certificate it cannot verify (no CA given)', async () => {
     const key = readFileSync(join(certDir!, 'k.pem'));
     const cert = readFileSync(join(certDir!, 'c.pem'));
