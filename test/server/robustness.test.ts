@@ -29,6 +29,16 @@ describe('server robustness: before the upgrade', () => {
     if (res !== undefined) expect(res.status).toBe(408);
   });
 
+  it('closes a connection that sends nothing at all after handshakeTimeout', async () => {
+    const { port } = await startServer({ handshakeTimeout: 300 });
+    const client = await RawClient.connect(port);
+    const t0 = Date.now();
+    await client.waitClosed(3000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    const res = parseResponse(client.received);
+    if (res !== undefined) expect(res.status).toBe(408);
+  });
+
   it('refuses with 503 and WS_ERR_HANDSHAKE_TIMEOUT when handleUpgrade does not decide within handshakeTimeout', async () => {
     const refused = deferred<WebSocketError>();
     const { port } = await startServer({ handshakeTimeout: 200 }, (s) => {

@@ -18,6 +18,23 @@ describe('server on the wire', () => {
     expect(got).toEqual(['first', 'second']);
   });
 
+  it('delivers frames sent while an async handleUpgrade is still deciding', async () => {
+    const got: string[] = [];
+    const { port } = await startServer(undefined, (s) => {
+      s.handleUpgrade(async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        return { data: undefined };
+      });
+      s.handleData((_c, d) => void got.push(d.toString()));
+    });
+    const client = await RawClient.connect(port);
+    client.write(upgradeRequest());
+    await new Promise((r) => setTimeout(r, 20));
+    client.write(clientFrame(Opcode.Text, 'early bird'));
+    await waitUntil(() => got.length === 1, 2000, 'the message');
+    expect(got).toEqual(['early bird']);
+  });
+
   it('sends exactly one Close frame when close() is called twice', async () => {
     let conn: Conn<undefined> | undefined;
     const { port } = await startServer(undefined, (s) => s.handleOpen((c) => void (conn = c)));
