@@ -269,6 +269,17 @@ describe('connect(): handshake failures', () => {
     await expectRejects(connect(url, { signal: AbortSignal.abort() }), WebSocketError, 'WS_ERR_ABORTED', 'connect aborted');
   });
 
+  it('an AbortSignal fired after the handshake leaves the connection open', async () => {
+    const { url } = await echo();
+    const ac = new AbortController();
+    const conn = await connect(url, { signal: ac.signal });
+    ac.abort();
+    await conn.write('still open');
+    expect((await withTimeout(conn[Symbol.asyncIterator]().next(), 2000, 'the echo')).value.data.toString()).toBe('still open');
+    expect(conn.state).toBe('open');
+    await conn.close();
+  });
+
   it('fails with WS_ERR_HANDSHAKE_FAILED when nothing listens', async () => {
     const f = await startTcpServer(() => {});
     await f.close();

@@ -148,6 +148,27 @@ describe('server robustness: after the upgrade', () => {
     await other.close();
   });
 
+  it('closes a client that never reads with overflowCloseCode 1013 when so configured, counting unsent frames', async () => {
+    const closed = deferred<CloseInfo>();
+    const chunk = Buffer.alloc(256 * 1024, 1);
+    const { port } = await startServer({ overflow: 'close', overflowCloseCode: 1013, maxQueuedBytes: 1024 * 1024, closeTimeout: 300 }, (s) => {
+      s.handleClose((_c, info) => closed.resolve(info));
+      s.handleOpen(async (c) => {
+        while (c.state === 'open') {
+          c.tryWrite(chunk);
+          await new Promise((r) => setImmediate(r));
+        }
+      });
+    });
+    const { client } = await rawHandshake(port, upgradeRequest());
+    client.socket.pause();
+    const info = await withTimeout(closed.promise, 15_000, 'handleClose');
+    expect(info.code).toBe(1013);
+    expect(info.error?.code).toBe('WS_ERR_OUTBOX_FULL');
+    expect(info.error?.closeCode).toBe(1013);
+    expect(info.unsent).toBeGreaterThan(0);
+  });
+
   it('a peer that resets TCP mid-connection ends that connection as 1006 and nothing else', async () => {
     const closed = deferred<CloseInfo>();
     const { port, url } = await startServer(undefined, (s) => {
