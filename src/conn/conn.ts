@@ -894,17 +894,23 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
   #failWith(error: WebSocketError, code: number, reason: string, discard = false): void {
     if (this.#state === 'closed') return;
     this.#inputDone = true;
-    if (this.#error === undefined) {
-      this.#error = error;
-      this.#report(error);
-    }
+    const first = this.#error === undefined;
+    if (first) this.#error = error;
     if (this.#state === 'open') {
       // Data queued before the failure (e.g. the reply to the message just before a bad frame)
       // still goes out ahead of the Close frame (RFC 6455 §5.5.1 lets an endpoint finish what it
       // is sending). Only a slow consumer's backlog is thrown away, and counted in `unsent`.
       if (discard) this.#discardOutbox();
       this.#startClose(encodeClosePayload(code, reason), true);
+    } else if (!this.#failing) {
+      // Already closing: our Close frame stays the only one, and the peer's will not be read any
+      // more (input is done), so end TCP once ours is out rather than wait for closeTimeout (§7.1.7).
+      this.#failing = true;
+      if (this.#closeSent) this.#afterCloseSent();
     }
+    // Reported once the connection is closing, so that a handleError that calls close() cannot
+    // replace the failure's close code, nor leave us waiting for a Close frame we no longer read.
+    if (first) this.#report(error);
   }
 
   #startClose(body: Buffer, failing: boolean): void {
