@@ -368,10 +368,14 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
     return this.#overflow(data, op, data.length, false) as TryWriteResult;
   }
 
-  /** Send a Ping (RFC 6455 §5.5.2) with up to 125 bytes of payload. False if the connection is not open. */
+  /**
+   * Send a Ping (RFC 6455 §5.5.2) with up to 125 bytes of payload. False if the connection is not
+   * open, or if 16 Pings already wait to be written (a peer that does not read): the lane is
+   * bounded, as every queue is.
+   */
   ping(payload: string | Uint8Array = EMPTY): boolean {
     const buf = this.#control(payload);
-    if (this.#state !== 'open') return false;
+    if (this.#state !== 'open' || this.#pings.length >= MAX_PENDING_PONGS) return false;
     this.#pings.push(buf);
     this.#schedule();
     return true;
