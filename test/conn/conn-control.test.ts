@@ -87,6 +87,22 @@ describe('conn.ping()', () => {
     expect(conn.state).toBe('open');
   });
 
+  it('pings waiting behind a peer that does not read are bounded: past 16, ping() returns false and queues nothing', async () => {
+    const { conn, peer } = await open();
+    peer.pause();
+    await blockWriter(conn);
+    const results = Array.from({ length: 1000 }, (_, i) => conn.ping(`p${i}`));
+    expect(results.filter(Boolean).length).toBe(16);
+    expect(results.slice(0, 16).every(Boolean)).toBe(true);
+    peer.resume();
+    await waitUntil(() => peer.count(Opcode.Ping) === 16, 'the 16 pings');
+    await sleep(50);
+    expect(peer.frames.filter((f) => f.opcode === Opcode.Ping).map((f) => f.payload.toString())).toEqual(
+      Array.from({ length: 16 }, (_, i) => `p${i}`),
+    );
+    expect(conn.ping('again')).toBe(true); // room again once written
+  });
+
   it('ping() on a closing connection returns false and sends no Ping', async () => {
     const { conn, peer } = await open();
     conn.close();
