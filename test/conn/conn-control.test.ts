@@ -115,13 +115,14 @@ describe('conn.ping()', () => {
 
 describe('keepalive', () => {
   it('pingInterval sends Pings; when the peer answers, conn.rtt becomes a number and the connection stays open', async () => {
-    const { conn, peer, rec } = await open({ options: { pingInterval: 30, pongTimeout: 200 } });
+    // A generous pongTimeout: a loaded machine must not turn a slow answer into a failure here.
+    const { conn, peer, rec } = await open({ options: { pingInterval: 30, pongTimeout: 5000 } });
     expect(Number.isNaN(conn.rtt)).toBe(true);
     peer.autoPong = true;
     await waitUntil(() => peer.count(Opcode.Ping) >= 3, 'three keepalive pings');
     await waitUntil(() => !Number.isNaN(conn.rtt), 'an rtt');
     expect(conn.rtt).toBeGreaterThanOrEqual(0);
-    expect(conn.rtt).toBeLessThan(200);
+    expect(conn.rtt).toBeLessThan(5000);
     // Every keepalive Ping carries a payload of its own.
     const payloads = peer.frames.filter((f) => f.opcode === Opcode.Ping).map((f) => f.payload.toString());
     expect(new Set(payloads).size).toBe(payloads.length);
@@ -130,7 +131,7 @@ describe('keepalive', () => {
   });
 
   it("the keepalive's own Pongs only update rtt; Pongs for the application's pings still reach handlePong", async () => {
-    const { conn, peer, rec } = await open({ options: { pingInterval: 20, pongTimeout: 500 } });
+    const { conn, peer, rec } = await open({ options: { pingInterval: 20, pongTimeout: 5000 } });
     peer.autoPong = true;
     await waitUntil(() => peer.count(Opcode.Ping) >= 2 && !Number.isNaN(conn.rtt), 'keepalive pings answered');
     expect(rec.pongs).toEqual([]);

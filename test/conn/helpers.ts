@@ -36,7 +36,7 @@ export function turn(): Promise<void> {
 }
 
 /** Poll `cond` every 2 ms until it is true, or fail after `ms` naming `what`. */
-export async function waitUntil(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+export async function waitUntil(cond: () => boolean, what: string, ms = 5000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
     if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -45,7 +45,7 @@ export async function waitUntil(cond: () => boolean, what: string, ms = 3000): P
 }
 
 /** Reject after `ms` with a message naming what we waited for. */
-export function withTimeout<T>(p: Promise<T>, what: string, ms = 3000): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
@@ -241,19 +241,19 @@ export class Peer {
   }
 
   /** Wait until at least `n` frames have arrived (optionally only those matching `filter`). */
-  async waitFrames(n: number, filter: (f: WireFrame) => boolean = () => true, ms = 3000): Promise<WireFrame[]> {
+  async waitFrames(n: number, filter: (f: WireFrame) => boolean = () => true, ms = 5000): Promise<WireFrame[]> {
     await waitUntil(() => this.frames.filter(filter).length >= n || this.failure !== undefined, `${n} frame(s) at the peer`, ms);
     expect(this.failure).toBeUndefined();
     return this.frames.filter(filter);
   }
 
-  async waitFrame(opcode: number, ms = 3000): Promise<WireFrame> {
+  async waitFrame(opcode: number, ms = 5000): Promise<WireFrame> {
     const frames = await this.waitFrames(1, (f) => f.opcode === opcode, ms);
     return frames[0]!;
   }
 
   /** Wait for the Conn's side to end TCP. */
-  async waitEnd(ms = 3000): Promise<void> {
+  async waitEnd(ms = 5000): Promise<void> {
     await waitUntil(() => this.gotEnd || this.gotClose, 'TCP end at the peer', ms);
   }
 
