@@ -59,6 +59,17 @@ describe('message types', () => {
     expect(conn.state).toBe('open');
   });
 
+  it('a string with a lone surrogate is sent as valid UTF-8 (U+FFFD), small or large', async () => {
+    const { conn, peer } = await open();
+    conn.write('a\ud800b');
+    conn.write('x'.repeat(20_000) + '\udc00');
+    const frames = await peer.waitFrames(2);
+    expect(frames[0]!.payload).toEqual(Buffer.from([0x61, 0xef, 0xbf, 0xbd, 0x62]));
+    expect(frames[1]!.payload.length).toBe(20_003);
+    expect(frames[1]!.payload.subarray(20_000)).toEqual(Buffer.from([0xef, 0xbf, 0xbd]));
+    expect(peer.failure).toBeUndefined();
+  });
+
   it('write() of something that is neither a string nor bytes rejects WS_ERR_INVALID_ARGUMENT', async () => {
     const { conn } = await open();
     const err = await rejectionOf(conn.write(42 as unknown as string));
