@@ -111,7 +111,7 @@ class Client {
   /** Messages this connection may send in total (conn-churn); Infinity otherwise. */
   limit = Infinity;
   burstDone = false;
-  closeTimer: NodeJS.Timeout | undefined = undefined;
+  closingSince = 0;
   nextSample = 0;
   readonly ringIdx = new Float64Array(ringSize);
   readonly ringAt = new Float64Array(ringSize);
@@ -257,6 +257,7 @@ class Client {
       if (this.state === State.Open) {
         if (!stopping && opts.mode !== 'conn-churn') closedEarly++;
         this.state = State.Closing;
+        this.closingSince = performance.now();
         this.socket!.write(closeFrame);
       }
     }
@@ -320,11 +321,10 @@ class Client {
     this.state = State.Closing;
     // No end(): the server answers the close frame and closes TCP first (see onControl).
     this.socket!.write(closeFrame);
-    if (opts.mode === 'conn-churn') this.closeTimer = setTimeout(() => this.socket?.destroy(), CLOSE_GRACE_MS);
+    this.closingSince = performance.now(); // the watchdog destroys it after CLOSE_GRACE_MS
   }
 
   onClose(): void {
-    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
     const prev = this.state;
     this.state = State.Closed;
     if (prev < State.Open) {
@@ -442,8 +442,9 @@ const watchdog = setInterval(() => {
   const now = performance.now();
   for (const c of clients) {
     if (c.state < State.Open && now - c.startedAt > CONNECT_TIMEOUT_MS) c.fail('connect/handshake timeout');
+    else if (c.state === State.Closing && c.closingSince > 0 && now - c.closingSince > CLOSE_GRACE_MS) c.socket?.destroy();
   }
-}, 1000);
+}, 250);
 
 let rateTimer: NodeJS.Timeout | undefined;
 function startRate(): void {
