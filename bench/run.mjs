@@ -20,7 +20,16 @@ import { fileURLToPath } from 'node:url';
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
 const LOADGEN = path.join(ROOT, 'dist/stress-tests/loadgen/main.js');
-const BUN = path.join(BENCH, 'node_modules/@oven/bun-linux-x64/bin/bun');
+// npm 11 does not run bun's install script the same way every time: after `npm ci` the binary
+// may sit in the platform package's bin/ or only in bun/bin/bun.exe (its "placeholder", which
+// then is the real binary). Take the first candidate that answers --version.
+const BUN_CANDIDATES = [
+  'node_modules/@oven/bun-linux-x64/bin/bun',
+  'node_modules/@oven/bun-linux-x64-baseline/bin/bun',
+  'node_modules/bun/bin/bun.exe',
+  'node_modules/.bin/bun',
+].map((p) => path.join(BENCH, p));
+const BUN = BUN_CANDIDATES.find((p) => existsSync(p) && spawnSync(p, ['--version'], { timeout: 10_000 }).status === 0) ?? null;
 const SMALL_TEXT = 'hello world!!13212312!'; // tcpkali's published test message (22 bytes)
 
 // ---- arguments ------------------------------------------------------------------------------
@@ -154,13 +163,11 @@ const SERVERS = {
   },
   bun: {
     cmd: () => [BUN, path.join(BENCH, 'peers/bun-echo.ts')],
-    missing: () => {
-      if (!existsSync(BUN)) {
-        return 'bun binary missing at bench/node_modules/@oven/bun-linux-x64/bin/bun (npm 11 skips its install script; if bin/ is empty: rm -rf bench/node_modules/@oven && cd bench && npm install)';
-      }
-      const v = spawnSync(BUN, ['--version'], { encoding: 'utf8', timeout: 10_000 });
-      return v.status === 0 ? null : `bun --version failed: ${v.stderr || v.error}`;
-    },
+    missing: () =>
+      BUN !== null
+        ? null
+        : `no working bun binary in bench/node_modules (looked at ${BUN_CANDIDATES.map((p) => path.relative(ROOT, p)).join(', ')}); ` +
+          'try: rm -rf bench/node_modules/@oven && (cd bench && npm install)',
   },
 };
 
