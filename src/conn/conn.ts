@@ -6,7 +6,7 @@ import { FrameParser, ParseStatus, type Frame } from '../protocol/frame-parser.j
 import { frameHeaderSize, writeFrame, writeFrameHeader } from '../protocol/frame-encoder.js';
 import { MessageAssembler, type Inflater } from '../protocol/message-assembler.js';
 import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask.js';
-import { isUtf8 } from '../protocol/utf8.js';
+import { isValidUtf8 } from '../protocol/utf8.js';
 import { Channel } from './channel.js';
 
 export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
@@ -420,7 +420,7 @@ export class Conn<D = unknown> implements AsyncIterable<Message> {
       return new WebSocketError(ErrorCode.InvalidArgument, 'write() takes a string, a Buffer or a Uint8Array');
     }
     const buf = toBuffer(data);
-    if (op === Opcode.Text && !isUtf8(buf)) {
+    if (op === Opcode.Text && !isValidUtf8(buf)) {
       return new WebSocketError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', { closeCode: CloseCode.InvalidPayloadData });
     }
     return { data: buf, flags: op, length: buf.length };

@@ -1,7 +1,7 @@
 import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode, type Role } from './constants.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { applyMask, readMaskKey } from './mask.js';
-import { Utf8Validator, isUtf8 } from './utf8.js';
+import { Utf8Validator, isValidUtf8 } from './utf8.js';
 
 export interface FrameParserOptions {
   /** Which end WE are. A server requires masked frames, a client refuses them (RFC 6455 §5.1). */
@@ -294,7 +294,7 @@ export class FrameParser {
    */
   #checkText(payload: Buffer, start: number, end: number, fin: boolean): string | undefined {
     if (fin && this.opcode === Opcode.Text) {
-      if (isUtf8(payload)) return undefined; // one-frame message: native check
+      if (isValidUtf8(payload)) return undefined; // one-frame message: whole-payload check
       // Failure only: tell bytes that are wrong from text cut short (the validator was reset at the header).
       return this.#utf8.push(payload, start, end) ? TEXT_ENDS_INSIDE : TEXT_INVALID;
     }

@@ -10,6 +10,20 @@ import { isUtf8 } from 'node:buffer';
 export { isUtf8 };
 
 /**
+ * `isUtf8` for a whole payload, with a pure-JS pass first for short ones: a call into the native
+ * check costs about 200 ns whatever the length, a loop over 22 ASCII bytes under 100 ns.
+ */
+export function isValidUtf8(buf: Uint8Array): boolean {
+  const len = buf.length;
+  if (len < 64) {
+    let acc = 0;
+    for (let i = 0; i < len; i++) acc |= buf[i]!;
+    if (acc < 0x80) return true;
+  }
+  return isUtf8(buf);
+}
+
+/**
  * Incremental validator following the well-formed byte sequences of Unicode 15 Table 3-7.
  * State: how many continuation bytes are still needed, and the allowed range of the next one
  * (only the second byte of E0, ED, F0 and F4 sequences has a narrower range than 80..BF).
