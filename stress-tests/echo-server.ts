@@ -35,7 +35,7 @@ server.handleData((conn, data, isBinary) => {
 });
 if (flags.has('verbose')) {
   server.handleError((conn, err) => console.error(`conn ${conn.id}: ${err.code} ${err.message}`));
-  server.handleUpgradeError((req, err) => console.error(`upgrade ${req.url}: ${err.status} ${err.message}`));
+  server.handleUpgradeError((req, err) => console.error(`upgrade ${req?.url ?? "(no request)"}: ${err.status} ${err.message}`));
 }
 
 const addr = await server.listen({ port, host });

@@ -155,7 +155,7 @@ let nextId = 1;
  * - Exactly one Close frame is ever sent; `close()` is idempotent.
  * - Every wait (a `write` waiting for room, the async iterator) ends when the connection closes.
  */
-export class Conn<D = unknown> implements AsyncIterable<Message> {
+export class Conn<D = undefined> implements AsyncIterable<Message> {
   readonly id: number;
   readonly role: Role;
   readonly remoteAddress: string | undefined;

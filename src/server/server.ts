@@ -71,7 +71,7 @@ export class Server<D = undefined> {
   readonly #handlers: ConnHandlers<D> = {};
   readonly #conns = new Set<Conn<D>>();
   #handleUpgrade: ((req: IncomingMessage, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>) | undefined;
-  #handleUpgradeError: ((req: IncomingMessage, error: WebSocketError) => void) | undefined;
+  #handleUpgradeError: ((req: IncomingMessage | undefined, error: WebSocketError) => void) | undefined;
   #http: HttpServer | undefined;
   #attached: (HttpServer | HttpsServer)[] = [];
   #closing: Promise<void> | undefined;
@@ -131,8 +131,12 @@ export class Server<D = undefined> {
     this.#handleUpgrade = fn;
     return this;
   }
-  /** Each refused or failed handshake, with the HTTP status it was answered with in `error.status`. */
-  handleUpgradeError(fn: (req: IncomingMessage, error: WebSocketError) => void): this {
+  /**
+   * Each refused or failed handshake, with the HTTP status it was answered with in `error.status`.
+   * `req` is undefined when no request could be read (garbage bytes, headers over
+   * `maxHeaderSize`, a client too slow to send them): Node's HTTP parser refused it (listen() only).
+   */
+  handleUpgradeError(fn: (req: IncomingMessage | undefined, error: WebSocketError) => void): this {
     this.#handleUpgradeError = fn;
     return this;
   }
@@ -199,6 +203,20 @@ export class Server<D = undefined> {
       requestTimeout: timeout,
       // How often Node checks those timeouts (default 30 s, far coarser than a handshake timeout).
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeout / 2))),
+    });
+    http.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      // What Node's HTTP parser refuses before there is a request: answer as Node would, and report it.
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+      if (socket.writable && !(socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
+        socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      }
+      setTimeout(() => socket.destroy(), 1000).unref();
+      try {
+        this.#handleUpgradeError?.(undefined, new HandshakeError(ErrorCode.HandshakeFailed, `${reason}: ${err.message}`, { status, cause: err }));
+      } catch {
+        // nothing to tell
+      }
     });
     http.on('request', (req, res) => {
       // RFC 6455 §4.2.1: a handshake without the Upgrade or Connection token is not routed to

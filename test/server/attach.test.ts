@@ -121,7 +121,7 @@ describe.skipIf(certSkipReason !== undefined)('attach() to node:https and connec
     const key = readFileSync(join(certDir!, 'k.pem'));
     const cert = readFileSync(join(certDir!, 'c.pem'));
     const https = createHttps({ key, cert });
-    const names: (string | false)[] = [];
+    const names: (string | false | null)[] = [];
     https.on('secureConnection', (s) => names.push(s.servername));
     echoServer().attach(https);
     const port = await listen(https);

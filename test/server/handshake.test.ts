@@ -12,7 +12,7 @@ afterEach(closeAll);
 
 /** A server that records every refusal it reports. */
 async function recording<D = undefined>(options?: Parameters<typeof startServer>[0], setup?: (s: Server<D>) => void) {
-  const refusals: { req: IncomingMessage; error: WebSocketError }[] = [];
+  const refusals: { req: IncomingMessage | undefined; error: WebSocketError }[] = [];
   const started = await startServer<D>(options, (s) => {
     s.handleUpgradeError((req, error) => refusals.push({ req, error }));
     setup?.(s);

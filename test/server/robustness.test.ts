@@ -14,8 +14,9 @@ guardProcess();
 afterEach(closeAll);
 
 describe('server robustness: before the upgrade', () => {
-  it('closes a handshake that stalls half-way after handshakeTimeout', async () => {
-    const { port } = await startServer({ handshakeTimeout: 300 });
+  it('closes a handshake that stalls half-way after handshakeTimeout, reporting 408 to handleUpgradeError', async () => {
+    const reported = deferred<[unknown, WebSocketError]>();
+    const { port } = await startServer({ handshakeTimeout: 300 }, (s) => s.handleUpgradeError((req, e) => reported.resolve([req, e])));
     const client = await RawClient.connect(port);
     const t0 = Date.now();
     const req = upgradeRequest();
@@ -24,9 +25,10 @@ describe('server robustness: before the upgrade', () => {
     const elapsed = Date.now() - t0;
     expect(elapsed).toBeGreaterThanOrEqual(250);
     expect(elapsed).toBeLessThan(2000);
-    // Node answers the stalled request 408 before closing (or closes without a word).
-    const res = parseResponse(client.received);
-    if (res !== undefined) expect(res.status).toBe(408);
+    expect(parseResponse(client.received)?.status).toBe(408);
+    const [reportedReq, e] = await withTimeout(reported.promise, 2000, 'handleUpgradeError');
+    expect(reportedReq).toBeUndefined();
+    expect({ code: e.code, status: e.status }).toEqual({ code: 'WS_ERR_HANDSHAKE_FAILED', status: 408 });
   });
 
   it('closes a connection that sends nothing at all after handshakeTimeout', async () => {
@@ -55,18 +57,29 @@ describe('server robustness: before the upgrade', () => {
     await client.waitClosed();
   });
 
-  it('refuses a header block larger than maxHeaderSize with 431', async () => {
-    const { port } = await startServer({ maxHeaderSize: 4096 });
+  it('refuses a header block larger than maxHeaderSize with 431 and reports it to handleUpgradeError without a request', async () => {
+    const reported = deferred<[unknown, WebSocketError]>();
+    const { port } = await startServer({ maxHeaderSize: 4096 }, (s) => s.handleUpgradeError((req, e) => reported.resolve([req, e])));
     const { client, res } = await rawHandshake(port, upgradeRequest({ headers: { 'X-Big': 'a'.repeat(8000) } }));
     expect(res.status).toBe(431);
     await client.waitClosed();
+    const [req, e] = await withTimeout(reported.promise, 2000, 'handleUpgradeError');
+    expect(req).toBeUndefined();
+    expect(e).toBeInstanceOf(HandshakeError);
+    expect({ code: e.code, status: e.status }).toEqual({ code: 'WS_ERR_HANDSHAKE_FAILED', status: 431 });
+    expect(e.message).toMatch(/^Request Header Fields Too Large: /);
   });
 
-  it('answers garbage bytes instead of HTTP with 400 and closes the socket', async () => {
-    const { port } = await startServer();
+  it('answers garbage bytes instead of HTTP with 400, closes the socket and reports it to handleUpgradeError', async () => {
+    const reported = deferred<[unknown, WebSocketError]>();
+    const { port } = await startServer({}, (s) => s.handleUpgradeError((req, e) => reported.resolve([req, e])));
     const { client, res } = await rawHandshake(port, '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n');
     expect(res.status).toBe(400);
     await client.waitClosed();
+    const [req, e] = await withTimeout(reported.promise, 2000, 'handleUpgradeError');
+    expect(req).toBeUndefined();
+    expect({ code: e.code, status: e.status }).toEqual({ code: 'WS_ERR_HANDSHAKE_FAILED', status: 400 });
+    expect(e.message).toMatch(/^Bad Request: /);
   });
 });
 
