@@ -46,8 +46,6 @@ export type UpgradeDecision<D> = UpgradeAccept<D> | UpgradeRefuse;
 export interface ListenOptions {
   port?: number;
   host?: string;
-  /** Linux: several listeners (threads, processes) share the port (needs Node >= 22.12 / 23.1). */
-  reusePort?: boolean;
 }
 
 /** How a broadcast went: connections that queued it, dropped it (overflow policy), or were closed. */
@@ -245,9 +243,8 @@ export class Server<D = undefined> {
     this.attach(http);
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
-      const opts: { port: number; host?: string; reusePort?: boolean } = { port: options.port ?? 0 };
+      const opts: { port: number; host?: string } = { port: options.port ?? 0 };
       if (options.host !== undefined) opts.host = options.host;
-      if (options.reusePort) opts.reusePort = true;
       http.listen(opts, () => {
         http.off('error', reject);
         resolve();
