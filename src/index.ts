@@ -3,13 +3,13 @@
  * RFC 6455 and RFC 7692; one Conn per connection with a reader and a writer joined by bounded queues.
  */
 export { Server } from './server/server.js';
-export type { UpgradeInfo, UpgradeAccept, UpgradeRefuse, UpgradeDecision, ListenOptions } from './server/server.js';
+export type { UpgradeInfo, UpgradeAccept, UpgradeRefuse, UpgradeDecision, ListenOptions, PublishOptions, PublishResult, ServerStats } from './server/server.js';
 export { ServerOptionsSchema, DeflateOptionsSchema } from './server/options.js';
 export type { ServerOptions, ServerOptionsInput, DeflateSettings } from './server/options.js';
 export { connect, ClientOptionsSchema } from './client/client.js';
 export type { ClientOptions } from './client/client.js';
 export { Conn, defaultConnOptions } from './conn/conn.js';
-export type { CloseInfo, ConnHandlers, ConnOptions, ConnState, Message, OverflowPolicy, TryWriteResult, WriteResult } from './conn/conn.js';
+export type { CloseInfo, ConnHandlers, ConnOptions, ConnState, Message, OverflowPolicy, PublishWriteResult, TopicHost, TryWriteResult, WriteResult } from './conn/conn.js';
 export { Channel } from './conn/channel.js';
 export { CloseCode, Opcode } from './protocol/constants.js';
 export { ConnectionError, ErrorCode, HandshakeError, OptionsError, ProtocolError, WebSocketError } from './protocol/errors.js';

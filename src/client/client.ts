@@ -29,7 +29,7 @@ export interface ClientOptions<D = undefined> extends ConnHandlers<D> {
   maxFrameSize?: number;
   maxQueuedFrames?: number;
   maxQueuedBytes?: number;
-  overflow?: 'wait' | 'drop-newest' | 'drop-oldest' | 'close';
+  overflow?: 'wait' | 'drop-newest' | 'drop-oldest' | 'close' | 'conflate';
   overflowCloseCode?: 1008 | 1013;
   maxWaiters?: number;
   inboxSize?: number;

@@ -17,10 +17,26 @@ export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
  * - `drop-newest`: the new message is not queued; the result says `'dropped'`.
  * - `drop-oldest`: the oldest queued data messages are dropped to make room (never control frames).
  * - `close`: the connection is closed with `overflowCloseCode` (1008 or 1013); the write rejects.
+ * - `conflate`: a published message with a `key` replaces the unsent message with the same key
+ *   still in the outbox, full or not (the outbox does not grow). A message without a key, or one
+ *   whose key matches nothing queued, meets a full outbox as under `drop-oldest`.
+ *   Under the other policies keys are ignored: every message takes its own place.
  */
-export type OverflowPolicy = 'wait' | 'drop-newest' | 'drop-oldest' | 'close';
+export type OverflowPolicy = 'wait' | 'drop-newest' | 'drop-oldest' | 'close' | 'conflate';
 export type WriteResult = 'queued' | 'dropped';
 export type TryWriteResult = 'queued' | 'dropped' | 'full' | 'closed';
+/** What a publish did on one connection: `conflated` means it replaced a queued message with the same key. */
+export type PublishWriteResult = 'queued' | 'conflated' | 'dropped' | 'closed';
+
+/**
+ * Where a server keeps its topics. A Conn made by a Server has one; a client's Conn has none, and
+ * `subscribe` throws there. The host owns the registry; the Conn only forwards to it.
+ */
+export interface TopicHost {
+  subscribe(conn: Conn<any>, topic: string): boolean;
+  unsubscribe(conn: Conn<any>, topic: string): boolean;
+  topicsOf(conn: Conn<any>): ReadonlySet<string>;
+}
 
 export interface CloseInfo {
   /** The code from the peer's Close frame; else the code we failed the connection with; else 1006. */
@@ -110,6 +126,8 @@ export interface ConnInit<D> {
   deflate?: { codec: DeflateCodec; threshold: number; paramsKey: string | null } | undefined;
   /** Client side: where masking keys come from (RFC 6455 §5.3). */
   maskKeys?: MaskKeySource | undefined;
+  /** Server side: the topic registry that `subscribe` and `unsubscribe` use. */
+  topics?: TopicHost | undefined;
 }
 
 // Entry flags in the outbox.
@@ -121,6 +139,7 @@ const F_RSV1 = 0x20;
 const LARGE = 16 * 1024;
 const MAX_PENDING_PONGS = 16;
 const EMPTY = Buffer.alloc(0);
+const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
 /** Shared, already settled results, so that the common write allocates no Promise. */
 const QUEUED: Promise<WriteResult> = Promise.resolve('queued');
@@ -172,8 +191,18 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   bytesOut = 0;
   messagesIn = 0;
   messagesOut = 0;
-  /** Data messages dropped by the overflow policy. */
+  /**
+   * Data messages dropped by the overflow policy: refused (`drop-newest`, a publish under `wait`)
+   * or evicted from the outbox (`drop-oldest`, `conflate` without a matching key).
+   */
   dropped = 0;
+  /** Queued messages replaced by a newer one with the same key (policy `conflate`); never sent. */
+  conflated = 0;
+  /**
+   * Data messages handed to the socket by the writer. Once the outbox is empty:
+   * messagesOut = delivered + (dropped that were evicted) + conflated + CloseInfo.unsent (outbox part).
+   */
+  delivered = 0;
 
   #state: ConnState = 'open';
   readonly #socket: Duplex;
@@ -183,6 +212,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   readonly #assembler: MessageAssembler;
   readonly #deflate: { codec: DeflateCodec; threshold: number; paramsKey: string | null } | undefined;
   readonly #maskKeys: MaskKeySource | undefined;
+  readonly #topicHost: TopicHost | undefined;
   #resolveClosed!: (info: CloseInfo) => void;
 
   // Outbox (data lane): parallel arrays, consumed whole by each flush.
@@ -192,6 +222,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #qTime: number[] = [];
   #qHead = 0;
   #qBytes = 0;
+  /** Policy `conflate`: key -> index of its unsent entry; made on the first keyed publish, cleared by each flush. */
+  #qKeys: Map<string, number> | undefined;
   #waiters: WriteWaiter[] = [];
   // Control lane.
   #pongs: Buffer[] = [];
@@ -239,6 +271,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.remoteAddress = init.remoteAddress;
     this.#deflate = init.deflate;
     this.#maskKeys = init.role === 'client' ? (init.maskKeys ?? defaultMaskKeys) : undefined;
+    this.#topicHost = init.topics;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     const o = init.options;
     this.#parser = new FrameParser({
@@ -307,6 +340,44 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     return d.paramsKey;
   }
 
+  // ---------------------------------------------------------------- topics
+
+  /**
+   * Receive what the server publishes to `topic`. True if this connection was not subscribed yet;
+   * false if it was, or if it is closed (a closed connection holds no subscription). Every
+   * subscription ends when the connection closes, before `handleClose` is called.
+   * Server side only: a client's connection throws WS_ERR_INVALID_ARGUMENT.
+   */
+  subscribe(topic: string): boolean {
+    const host = this.#topics(topic, 'subscribe');
+    if (this.#state === 'closed') return false;
+    return host.subscribe(this, topic);
+  }
+
+  /** Stop receiving `topic`. True if this connection was subscribed to it. */
+  unsubscribe(topic: string): boolean {
+    return this.#topics(topic, 'unsubscribe').unsubscribe(this, topic);
+  }
+
+  /** The topics this connection is subscribed to now (empty once closed). */
+  get topics(): ReadonlySet<string> {
+    return this.#topicHost?.topicsOf(this) ?? NO_TOPICS;
+  }
+
+  #topics(topic: string, verb: string): TopicHost {
+    const host = this.#topicHost;
+    if (host === undefined) {
+      throw new WebSocketError(
+        ErrorCode.InvalidArgument,
+        `${verb}() is for connections accepted by a Server (topics live on the server); this ${this.role} connection has none`,
+      );
+    }
+    if (typeof topic !== 'string' || topic.length === 0) {
+      throw new WebSocketError(ErrorCode.InvalidArgument, `${verb}() takes a non-empty string topic`);
+    }
+    return host;
+  }
+
   // ---------------------------------------------------------------- writing
 
   /** Send a message: a string as text, bytes as binary (or as text when `isBinary` is false). */
@@ -338,10 +409,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
    * Queue a frame that is already encoded (unmasked, server side): a broadcast framed once and
    * shared by every subscriber. `payloadLength` is what counts against the outbox byte budget.
    * Publishing never waits: under the policy `wait`, a full outbox drops the frame (counted in
-   * `dropped`), as `drop-newest` does.
+   * `dropped`), as `drop-newest` does. With a `key` under the policy `conflate`, the frame replaces
+   * the unsent one with the same key (`'conflated'`).
    */
-  tryWriteFrame(frame: Buffer, payloadLength = frame.length): TryWriteResult {
+  tryWriteFrame(frame: Buffer, payloadLength = frame.length, key?: string): PublishWriteResult {
     if (this.#state !== 'open') return 'closed';
+    if (key !== undefined && this.#opts.overflow === 'conflate') return this.#publishKeyed(frame, F_FRAMED, payloadLength, key);
     if (this.#waiters.length === 0 && this.#fits(payloadLength)) {
       this.#enqueue(frame, F_FRAMED, payloadLength);
       return 'queued';
@@ -350,13 +423,14 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       this.dropped++;
       return 'dropped';
     }
-    return this.#overflow(frame, F_FRAMED, payloadLength, false) as TryWriteResult;
+    return this.#overflow(frame, F_FRAMED, payloadLength, false) as PublishWriteResult;
   }
 
   /** Like `tryWriteFrame` for a payload this connection frames (and compresses) itself. */
-  tryPublish(data: Buffer, isBinary: boolean): TryWriteResult {
+  tryPublish(data: Buffer, isBinary: boolean, key?: string): PublishWriteResult {
     if (this.#state !== 'open') return 'closed';
     const op = isBinary ? Opcode.Binary : Opcode.Text;
+    if (key !== undefined && this.#opts.overflow === 'conflate') return this.#publishKeyed(data, op, data.length, key);
     if (this.#waiters.length === 0 && this.#fits(data.length)) {
       this.#enqueue(data, op, data.length);
       return 'queued';
@@ -365,7 +439,39 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       this.dropped++;
       return 'dropped';
     }
-    return this.#overflow(data, op, data.length, false) as TryWriteResult;
+    return this.#overflow(data, op, data.length, false) as PublishWriteResult;
+  }
+
+  /**
+   * Policy `conflate`, a message with a key: replace the unsent entry with the same key in place
+   * (same position, so order by first arrival is kept), else queue it as any other message.
+   * A replacement that would take the outbox over its byte budget is queued as a new message
+   * instead (and meets the policy), so the budget holds.
+   */
+  #publishKeyed(data: Buffer, flags: number, length: number, key: string): PublishWriteResult {
+    const keys = this.#qKeys;
+    const i = keys?.get(key);
+    if (i !== undefined && i >= this.#qHead) {
+      const old = this.#qLen[i]!;
+      if (length <= old || this.#qBytes - old + length <= this.#opts.maxQueuedBytes) {
+        this.#qData[i] = data;
+        this.#qFlags[i] = flags;
+        this.#qLen[i] = length;
+        this.#qBytes += length - old;
+        this.messagesOut++;
+        this.conflated++;
+        return 'conflated';
+      }
+    }
+    let r: PublishWriteResult;
+    if (this.#waiters.length === 0 && this.#fits(length)) {
+      this.#enqueue(data, flags, length);
+      r = 'queued';
+    } else {
+      r = this.#overflow(data, flags, length, false) as PublishWriteResult;
+    }
+    if (r === 'queued') (this.#qKeys ??= new Map()).set(key, this.#qData.length - 1);
+    return r;
   }
 
   /**
@@ -468,7 +574,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       case 'drop-newest':
         this.dropped++;
         return wait ? DROPPED : 'dropped';
-      case 'drop-oldest': {
+      case 'drop-oldest':
+      case 'conflate': {
         while (!this.#fits(length) && this.#qHead < this.#qData.length) {
           this.#qBytes -= this.#qLen[this.#qHead]!;
           this.#qData[this.#qHead] = EMPTY;
@@ -610,6 +717,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       this.#closeSent = true;
     }
     // The batch owns everything now: reset the outbox.
+    this.delivered += end - head;
+    if (this.#qKeys !== undefined) this.#qKeys.clear();
     this.#qData = [];
     this.#qFlags = [];
     this.#qLen = [];
@@ -963,6 +1072,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#qTime = [];
     this.#qHead = 0;
     this.#qBytes = 0;
+    this.#qKeys?.clear();
   }
 
   #closedError(): ConnectionError {

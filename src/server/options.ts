@@ -32,7 +32,7 @@ export const ConnOptionsSchema = {
   maxFrameSize: Type.Integer({ minimum: 1, default: d.maxFrameSize, description: 'Largest frame accepted (bytes); more closes with 1009' }),
   maxQueuedFrames: Type.Integer({ minimum: 1, default: d.maxQueuedFrames, description: 'Outbox bound in messages' }),
   maxQueuedBytes: Type.Integer({ minimum: 1, default: d.maxQueuedBytes, description: 'Outbox bound in payload bytes' }),
-  overflow: Type.Union([Type.Literal('wait'), Type.Literal('drop-newest'), Type.Literal('drop-oldest'), Type.Literal('close')], {
+  overflow: Type.Union([Type.Literal('wait'), Type.Literal('drop-newest'), Type.Literal('drop-oldest'), Type.Literal('close'), Type.Literal('conflate')], {
     default: d.overflow,
     description: 'What a write does when the outbox is full',
   }),

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions, type TryWriteResult } from '../conn/conn.js';
+import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
 import { Opcode } from '../protocol/constants.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
 import { compressShared, type DeflateParams } from '../protocol/permessage-deflate.js';
@@ -11,6 +11,7 @@ import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js
 import { buildAcceptResponse, buildRefusalResponse, validateUpgradeRequest } from '../protocol/handshake.js';
 import type { Frame } from '../protocol/frame-parser.js';
 import { negotiateDeflate, type DeflateSetup } from './deflate.js';
+import { TopicRegistry } from './topics.js';
 import {
   ServerOptionsSchema,
   connOptionsFrom,
@@ -48,11 +49,43 @@ export interface ListenOptions {
   host?: string;
 }
 
-/** How a broadcast went: connections that queued it, dropped it (overflow policy), or were closed. */
+/**
+ * How a publish went, one count per target connection (queued + conflated + dropped + closed =
+ * targets): it was queued; it replaced a queued message with the same key (policy `conflate`; it
+ * will be sent in that one's place); the overflow policy dropped it; or the connection was closing,
+ * closed, or closed by the `close` policy because of it.
+ */
 export interface PublishResult {
   queued: number;
+  conflated: number;
   dropped: number;
   closed: number;
+}
+
+export interface PublishOptions {
+  /** Default: text for a string, binary for bytes. */
+  isBinary?: boolean | undefined;
+  /** Policy `conflate`: replace the unsent message with the same key in each subscriber's outbox. */
+  key?: string | undefined;
+}
+
+/**
+ * Counters of the whole server since it started. `delivered`, `dropped` and `conflated` add up the
+ * connections' own counters (open and closed ones), so they include direct `conn.write()`s too.
+ */
+export interface ServerStats {
+  /** Calls to publish, publishTo and broadcast. */
+  published: number;
+  /** Copies of those messages that went into an outbox (Σ PublishResult.queued + conflated). */
+  queued: number;
+  /** Data messages handed to sockets by the writers. */
+  delivered: number;
+  /** Data messages dropped by the overflow policies (refused or evicted). */
+  dropped: number;
+  /** Queued messages replaced by a newer one with the same key. */
+  conflated: number;
+  /** Connections closed by the `close` overflow policy. */
+  closedForSlowness: number;
 }
 
 const STATUS_TEXT: Record<number, string> = { 404: 'Not Found', 403: 'Forbidden', 503: 'Service Unavailable' };
@@ -82,11 +115,24 @@ export class Server<D = undefined> {
   /** Parameter sets in use by connections whose compressed frames can be shared, by key. */
   readonly #deflateParams = new Map<string, DeflateParams>();
   #userClose: ((conn: Conn<D>, info: CloseInfo) => void) | undefined;
+  readonly #topics = new TopicRegistry<Conn<D>>();
+  // Counters: what publishes did, and the totals of connections that have closed.
+  #published = 0;
+  #queued = 0;
+  #closedDelivered = 0;
+  #closedDropped = 0;
+  #closedConflated = 0;
+  #closedForSlowness = 0;
 
   constructor(options?: ServerOptionsInput) {
-    // The set of open connections is kept here, before the user's callback runs.
+    // The set of open connections and the topics are kept here, before the user's callback runs.
     this.#handlers.handleClose = (conn, info) => {
       this.#conns.delete(conn);
+      this.#topics.unsubscribeAll(conn);
+      this.#closedDelivered += conn.delivered;
+      this.#closedDropped += conn.dropped;
+      this.#closedConflated += conn.conflated;
+      if (info.error?.code === ErrorCode.OutboxFull) this.#closedForSlowness++;
       this.#userClose?.(conn, info);
     };
     this.options = parseOptions(ServerOptionsSchema, options, 'server options');
@@ -154,25 +200,71 @@ export class Server<D = undefined> {
    * outbox (compressed once per parameter set for peers with no context takeover). It never waits:
    * a connection whose outbox is full gets its overflow policy (`wait` counts as `drop-newest`).
    */
-  broadcast(data: string | Uint8Array, isBinary = typeof data !== 'string'): PublishResult {
-    return this.publishTo(this.#conns, data, isBinary);
+  broadcast(data: string | Uint8Array, options?: boolean | PublishOptions): PublishResult {
+    return this.publishTo(this.#conns, data, options);
   }
 
-  /** `broadcast` to the connections you choose. */
-  publishTo(targets: Iterable<Conn<D>>, data: string | Uint8Array, isBinary = typeof data !== 'string'): PublishResult {
+  /**
+   * Send one message to the subscribers of `topic`, as `broadcast` does (framed once, never
+   * waits). With `key`, under the policy `conflate`, it replaces the unsent message with the same
+   * key in each subscriber's outbox, so a slow subscriber gets the latest value, not a backlog.
+   */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): PublishResult {
+    return this.publishTo(this.#topics.subscribers(topic), data, options);
+  }
+
+  /** Connections subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#topics.subscribers(topic).size;
+  }
+
+  /** Topics with at least one subscriber. */
+  get topicCount(): number {
+    return this.#topics.size;
+  }
+
+  /** The topics with at least one subscriber. */
+  topics(): string[] {
+    return [...this.#topics.topics()];
+  }
+
+  /** Counters since the server started (see `ServerStats`). */
+  get stats(): ServerStats {
+    let delivered = this.#closedDelivered;
+    let dropped = this.#closedDropped;
+    let conflated = this.#closedConflated;
+    for (const c of this.#conns) {
+      delivered += c.delivered;
+      dropped += c.dropped;
+      conflated += c.conflated;
+    }
+    return { published: this.#published, queued: this.#queued, delivered, dropped, conflated, closedForSlowness: this.#closedForSlowness };
+  }
+
+  /** `broadcast` to the connections you choose. `options`: `isBinary`, or `{ isBinary, key }`. */
+  publishTo(targets: Iterable<Conn<D>>, data: string | Uint8Array, options?: boolean | PublishOptions): PublishResult {
     const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    let isBinary: boolean | undefined;
+    let conflateKey: string | undefined;
+    if (typeof options === 'object' && options !== null) {
+      isBinary = options.isBinary;
+      conflateKey = options.key;
+    } else {
+      isBinary = options;
+    }
+    isBinary ??= typeof data !== 'string';
     const op = isBinary ? Opcode.Binary : Opcode.Text;
-    const result: PublishResult = { queued: 0, dropped: 0, closed: 0 };
+    const result: PublishResult = { queued: 0, conflated: 0, dropped: 0, closed: 0 };
     let plain: Buffer | undefined;
     let compressed: Map<string, Buffer> | undefined;
     for (const conn of targets) {
       const key = conn.deflateKeyFor(payload.length);
-      let r: TryWriteResult;
+      let r: PublishWriteResult;
       if (key === undefined) {
         plain ??= encodeFrame(op, payload);
-        r = conn.tryWriteFrame(plain, payload.length);
+        r = conn.tryWriteFrame(plain, payload.length, conflateKey);
       } else if (key === null) {
-        r = conn.tryPublish(payload, isBinary);
+        r = conn.tryPublish(payload, isBinary, conflateKey);
       } else {
         compressed ??= new Map();
         let frame = compressed.get(key);
@@ -180,12 +272,15 @@ export class Server<D = undefined> {
           frame = encodeFrame(op, compressShared(payload, this.#deflateParams.get(key)!, this.#deflate!), { rsv1: true });
           compressed.set(key, frame);
         }
-        r = conn.tryWriteFrame(frame, payload.length);
+        r = conn.tryWriteFrame(frame, payload.length, conflateKey);
       }
       if (r === 'queued') result.queued++;
+      else if (r === 'conflated') result.conflated++;
       else if (r === 'closed') result.closed++;
       else result.dropped++;
     }
+    this.#published++;
+    this.#queued += result.queued + result.conflated;
     return result;
   }
 
@@ -338,6 +433,7 @@ export class Server<D = undefined> {
         remoteAddress: req.socket?.remoteAddress,
         head,
         deflate: deflate?.conn,
+        topics: this.#topics,
       });
       socket.off('error', swallow);
       this.#conns.add(conn);

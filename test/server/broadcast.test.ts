@@ -33,7 +33,7 @@ describe('server.broadcast()', () => {
     const clients = await rawClients(port, 5);
     await waitUntil(() => server.clientCount === 5, 2000, 'five connections');
     const messages = ['one', 'two', 'x'.repeat(300), 'y'.repeat(70_000)];
-    for (const m of messages) expect(server.broadcast(m)).toEqual({ queued: 5, dropped: 0, closed: 0 });
+    for (const m of messages) expect(server.broadcast(m)).toEqual({ queued: 5, conflated: 0, dropped: 0, closed: 0 });
     const expectedLength = messages.reduce((n, m) => n + m.length + (m.length < 126 ? 2 : m.length < 65536 ? 4 : 10), 0);
     await waitUntil(() => clients.every((c) => wireBytes(c).length >= expectedLength), 3000, 'every broadcast');
     const first = wireBytes(clients[0]!);
@@ -177,7 +177,7 @@ describe('server.broadcast()', () => {
     await waitUntil(() => server.clientCount === 2, 2000, 'two connections');
     const conns = [...server.connections];
     void conns[0]!.close();
-    expect(server.broadcast('x')).toEqual({ queued: 1, dropped: 0, closed: 1 });
+    expect(server.broadcast('x')).toEqual({ queued: 1, conflated: 0, dropped: 0, closed: 1 });
     a!.destroy();
   });
 });
