@@ -138,6 +138,8 @@ const F_RSV1 = 0x20;
 /** Payloads at least this large are written by reference (server side) instead of copied into the batch. */
 const LARGE = 16 * 1024;
 const MAX_PENDING_PONGS = 16;
+/** Drop-oldest: compact the outbox once this many dropped slots lead it. */
+const COMPACT_AT = 1024;
 const EMPTY = Buffer.alloc(0);
 const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
@@ -582,6 +584,9 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
           this.#qHead++;
           this.dropped++;
         }
+        // A writer that cannot write never flushes: without this, every message dropped here would
+        // leave a slot behind (four array entries), and a slow consumer would grow memory after all.
+        if (this.#qHead >= COMPACT_AT && this.#qHead * 2 >= this.#qData.length) this.#compact();
         this.#enqueue(data, flags, length);
         return wait ? QUEUED : 'queued';
       }
@@ -591,6 +596,23 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
         });
         this.#failWith(err, this.#opts.overflowCloseCode, 'slow consumer', true);
         return wait ? rejected(err) : 'closed';
+      }
+    }
+  }
+
+  /** Forget the dropped slots before #qHead (amortised: at least as many were dropped as are kept). */
+  #compact(): void {
+    const h = this.#qHead;
+    this.#qData = this.#qData.slice(h);
+    this.#qFlags = this.#qFlags.slice(h);
+    this.#qLen = this.#qLen.slice(h);
+    this.#qTime = this.#qTime.slice(h);
+    this.#qHead = 0;
+    const keys = this.#qKeys;
+    if (keys !== undefined) {
+      for (const [k, i] of keys) {
+        if (i < h) keys.delete(k);
+        else keys.set(k, i - h);
       }
     }
   }

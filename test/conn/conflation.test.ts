@@ -194,3 +194,56 @@ describe("overflow 'conflate'", () => {
     expect(new Set(last.map((t) => t.split(':')[0])).size).toBe(last.length);
   });
 });
+
+describe("'conflate' and 'drop-oldest' beside a naive model", () => {
+  /** The policy as a plain array: replace the same key in place, else drop the oldest when full. */
+  function model(ops: [string | undefined, string][], maxFrames: number): { queue: string[]; dropped: number; conflated: number } {
+    const q: { key: string | undefined; text: string }[] = [];
+    let dropped = 0;
+    let conflated = 0;
+    for (const [key, text] of ops) {
+      const i = key === undefined ? -1 : q.findIndex((e) => e.key === key);
+      if (i >= 0) {
+        q[i]!.text = text;
+        conflated++;
+        continue;
+      }
+      while (q.length >= maxFrames) {
+        q.shift();
+        dropped++;
+      }
+      q.push({ key, text });
+    }
+    return { queue: q.map((e) => e.text), dropped, conflated };
+  }
+
+  it('agree on 20,000 seeded writes to a blocked writer (the outbox compacts its dropped slots many times)', async () => {
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const keys = ['a', 'b', 'c', 'd', undefined, undefined, undefined];
+    const ops: [string | undefined, string][] = [];
+    for (let i = 0; i < 20_000; i++) ops.push([keys[rand(keys.length)], `m${i}`]);
+    const s = await blocked({ overflow: 'conflate', maxQueuedFrames: 8 });
+    const { conn } = s;
+    for (const [key, text] of ops) {
+      const r = key === undefined ? conn.tryWrite(text) : conn.tryWriteFrame(frame(text), text.length, key);
+      expect(r === 'queued' || r === 'conflated').toBe(true);
+    }
+    const m = model(ops, 8);
+    expect([conn.dropped, conn.conflated, conn.queuedFrames]).toEqual([m.dropped, m.conflated, m.queue.length]);
+    await drain(s);
+    expect(texts(s)).toEqual(m.queue);
+    expect(conn.messagesOut).toBe(conn.delivered + conn.dropped + conn.conflated);
+  });
+
+  it('drop-oldest keeps the newest messages after many compactions', async () => {
+    const s = await blocked({ overflow: 'drop-oldest', maxQueuedFrames: 5 });
+    for (let i = 0; i < 10_000; i++) s.conn.tryWrite(`d${i}`);
+    expect(s.conn.dropped).toBe(9995);
+    await drain(s);
+    expect(texts(s)).toEqual(['d9995', 'd9996', 'd9997', 'd9998', 'd9999']);
+  });
+});
