@@ -1,8 +1,9 @@
 /**
  * The broadcast example: one Server attached to a node:http server that also serves a web page.
- * Every `interval` ms it publishes a tick to every client. The tick is framed once and the same
- * buffer goes to every connection's outbox; a client that cannot keep up gets the overflow policy
- * (here: drop the oldest ticks, since only the latest matters), never unbounded memory.
+ * Every client subscribes to the topic `ticks` when it opens, and every `interval` ms the server
+ * publishes a tick on it. The tick is framed once and the same buffer goes to every subscriber's
+ * outbox; a client that cannot keep up gets the overflow policy (here: drop the oldest ticks,
+ * since only the latest matters), never unbounded memory.
  *
  * No locks are needed for the connection set: JavaScript runs one callback at a time, and the
  * server's `connections` set is updated before handleOpen and after handleClose.
@@ -37,7 +38,10 @@ export async function startBroadcastServer(options: BroadcastOptions = {}): Prom
   });
   server
     .handleUpgrade(() => ({ data: { joined: Date.now() } }))
-    .handleOpen((conn) => log(`client ${conn.id} joined from ${conn.remoteAddress} (${server.clientCount} connected)`))
+    .handleOpen((conn) => {
+      conn.subscribe('ticks');
+      log(`client ${conn.id} joined from ${conn.remoteAddress} (${server.clientCount} connected)`);
+    })
     .handleData((conn, data, isBinary) => {
       // The page measures its round-trip time with an application-level ping (browsers cannot
       // send WebSocket Ping frames): answer it on this connection only.
@@ -63,7 +67,7 @@ export async function startBroadcastServer(options: BroadcastOptions = {}): Prom
   let seq = 0;
   const ticker = setInterval(() => {
     seq++;
-    server.broadcast(JSON.stringify({ type: 'tick', seq, time: Date.now(), clients: server.clientCount }), false);
+    server.publish('ticks', JSON.stringify({ type: 'tick', seq, time: Date.now(), clients: server.subscriberCount('ticks') }));
   }, options.interval ?? 100);
 
   return {
