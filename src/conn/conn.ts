@@ -1097,9 +1097,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#closeFrame = body;
     this.#failing = failing;
     this.#stopKeepalive();
-    const reject = this.#closedError();
     const waiters = this.#waiters;
     if (waiters.length > 0) {
+      // An Error (and its stack trace) only when someone is waiting: it showed in the churn profile.
+      const reject = this.#closedError();
       this.#waiters = [];
       this.#unsent += waiters.length;
       for (const w of waiters) w.reject(reject);
@@ -1152,10 +1153,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#inputDone = true;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.#stopKeepalive();
-    const err = this.#closedError();
     const waiters = this.#waiters;
     this.#waiters = [];
-    for (const w of waiters) w.reject(err);
+    if (waiters.length > 0) {
+      const err = this.#closedError();
+      for (const w of waiters) w.reject(err);
+    }
     const unsent = this.#unsent + waiters.length + (this.#qData.length - this.#qHead);
     this.#discardOutbox();
     this.#inbox?.close();
