@@ -113,6 +113,18 @@ const SCENARIOS = [
     metric: (r) => (r.churn?.complete ? r.churn.totalMs / 1000 : null),
   },
   {
+    // The same load as churn-10k, measured on the server's side: its CPU time (user + system).
+    // The wall time of churn-10k is bounded by the load generator (~0.5 ms of CPU per connection
+    // on its own core); this says what the churn costs the server itself.
+    id: 'churn-10k-cpu',
+    title: `server CPU for ${QUICK ? '2,000' : '10,000'} conns × 10 echoes`,
+    unit: 'CPU s',
+    better: 'lower',
+    target: { ws: 0.7 },
+    load: ['--mode', 'conn-churn', '-c', QUICK ? '2000' : '10000', '--messages', '10', '--concurrency', '256', '-T', '120s'],
+    metric: (r) => (r.churn?.complete ? r.serverCpuS : null),
+  },
+  {
     id: 'idle-10k',
     title: `server RSS with ${QUICK ? '5,000' : '10,000'} idle conns`,
     unit: 'MiB',
@@ -256,6 +268,18 @@ async function startServer(name, deflate) {
   throw new Error(`${name} did not accept connections on ${port} within 15 s: ${log.trim().slice(-500)}`);
 }
 
+/** User + system CPU seconds of a process so far (/proc/<pid>/stat fields 14 and 15, in clock ticks). */
+function readCpuS(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
 function readRssKiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(status);
@@ -343,13 +367,16 @@ async function measure(scenario, name) {
         }, scenario.idle.settleMs);
       };
     }
+    const cpu0 = readCpuS(server.child.pid);
     const r = await runLoad(scenario.load, server.port, 240_000, onLine);
+    const cpu1 = exited(server.child) ? null : readCpuS(server.child.pid);
     if (r.json === null) return { value: null, raw: null, note: `load generator failed (exit ${r.code ?? r.signal}): ${r.stderr.slice(-600)}` };
     const json = r.json;
     if (scenario.idle) {
       json.rssMiB = rss === null ? null : rss / 1024;
       json.baseRssMiB = baseRss === null ? null : baseRss / 1024;
     }
+    json.serverCpuS = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
     if (exited(server.child)) return { value: null, raw: json, note: `server exited during the run: ${server.log().slice(-400)}` };
     const v = scenario.metric(json);
     const problems = [];
@@ -376,7 +403,7 @@ function stats(values) {
 
 function fmt(x, unit) {
   if (x === null || x === undefined) return '—';
-  if (unit === 's') return x.toFixed(2);
+  if (unit === 's' || unit === 'CPU s') return x.toFixed(2);
   if (unit === 'MiB') return x.toFixed(1);
   if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
   if (x >= 1e3) return `${(x / 1e3).toFixed(1)} k`;
@@ -461,9 +488,16 @@ function versionOf(pkg) {
 
 async function main() {
   if (flag('--help') || flag('-h') || flag('--list')) {
-    console.log('usage: node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun] [--reps N]\n\nscenarios:');
+    console.log('usage: node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun] [--reps N] | --table <results.json>\n\nscenarios:');
     for (const s of SCENARIOS) console.log(`  ${s.id.padEnd(20)} ${s.title}`);
     if (TCPKALI === null) console.log('  (tcpkali-echo-small appears when tcpkali is on PATH or in /work/tools/bin)');
+    return;
+  }
+  const tableOf = value('--table');
+  if (tableOf !== undefined) {
+    // Print the Markdown table of a saved results file (for bench/RESULTS.md).
+    const saved = JSON.parse(readFileSync(tableOf, 'utf8'));
+    console.log(markdown(saved));
     return;
   }
   ensureLoadgen();
