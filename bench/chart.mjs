@@ -15,7 +15,7 @@ const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const outIdx = args.indexOf('--out');
 const out = outIdx >= 0 ? args[outIdx + 1] : path.join(BENCH, 'results/chart.svg');
-let file = args.find((a, i) => !a.startsWith('--') && i !== outIdx + 1);
+let file = args.find((a, i) => !a.startsWith('--') && (outIdx < 0 || i !== outIdx + 1));
 if (!file) {
   const dir = path.join(BENCH, 'results');
   const files = readdirSync(dir).filter((f) => /^\d{4}-.*\.json$/.test(f)).sort();
