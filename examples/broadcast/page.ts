@@ -19,9 +19,11 @@ export const PAGE = `<!doctype html>
   const $ = (id) => document.getElementById(id);
   const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/');
   const lines = [];
+  const ping = () => ws.send(JSON.stringify({ type: 'ping', t: performance.now() }));
   ws.onopen = () => {
-    $('status').textContent = 'open';
-    setInterval(() => ws.send(JSON.stringify({ type: 'ping', t: performance.now() })), 1000);
+    $('status').textContent = 'open' + (ws.extensions ? ' (' + ws.extensions + ')' : '');
+    ping();
+    setInterval(ping, 1000);
   };
   ws.onclose = (e) => { $('status').textContent = 'closed (' + e.code + ')'; };
   ws.onmessage = (e) => {

@@ -35,12 +35,17 @@ export async function startBroadcastServer(options: BroadcastOptions = {}): Prom
     maxQueuedFrames: 64,
     maxQueuedBytes: 64 * 1024,
     pingInterval: 5_000,
+    // permessage-deflate without context takeover: one compressed frame serves every client of a
+    // broadcast, and an idle client holds no compressor. Ticks are under the 1 KiB threshold, so
+    // they go uncompressed; larger messages would not.
+    deflate: { mode: 'shared' },
   });
   server
     .handleUpgrade(() => ({ data: { joined: Date.now() } }))
     .handleOpen((conn) => {
       conn.subscribe('ticks');
-      log(`client ${conn.id} joined from ${conn.remoteAddress} (${server.clientCount} connected)`);
+      const ext = conn.extensions ? `, ${conn.extensions}` : '';
+      log(`client ${conn.id} joined from ${conn.remoteAddress} (${server.clientCount} connected${ext})`);
     })
     .handleData((conn, data, isBinary) => {
       // The page measures its round-trip time with an application-level ping (browsers cannot
