@@ -846,7 +846,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
         this.#fail(p.error!);
         return;
       }
-      if (handleFrame !== undefined) this.#callFrameHandler(handleFrame, p.frame());
+      if (handleFrame !== undefined) this.#callHandler(handleFrame, p.frame());
       const op = p.opcode;
       if (op < 0x8) {
         if (p.fin && op !== Opcode.Continuation && !p.compressed) {
@@ -873,9 +873,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     }
   }
 
-  #callFrameHandler(fn: NonNullable<ConnHandlers<D>['handleFrame']>, frame: Frame): void {
+  /** Call a frame-level handler; one that throws fails the connection with 1011. */
+  #callHandler<T>(fn: (conn: Conn<D>, arg: T) => void, arg: T): void {
     try {
-      fn(this, frame);
+      fn(this, arg);
     } catch (err) {
       this.#handlerFailed(err);
     }
@@ -1001,13 +1002,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     // RFC 6455 §5.5.2: answer with a Pong carrying the same application data.
     if (this.#state === 'open') this.#queuePong(payload);
     const h = this.#handlers.handlePing;
-    if (h !== undefined) {
-      try {
-        h(this, payload);
-      } catch (err) {
-        this.#handlerFailed(err);
-      }
-    }
+    if (h !== undefined) this.#callHandler(h, payload);
   }
 
   #onPong(payload: Buffer): void {
@@ -1024,13 +1019,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       return;
     }
     const h = this.#handlers.handlePong;
-    if (h !== undefined) {
-      try {
-        h(this, payload);
-      } catch (err) {
-        this.#handlerFailed(err);
-      }
-    }
+    if (h !== undefined) this.#callHandler(h, payload);
   }
 
   #onCloseFrame(payload: Buffer): void {
