@@ -3,7 +3,8 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
-import { Opcode } from '../protocol/constants.js';
+import { CloseCode, Opcode } from '../protocol/constants.js';
+import { isValidUtf8 } from '../protocol/utf8.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
 import { compressShared, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
@@ -254,6 +255,11 @@ export class Server<D = undefined> {
     }
     isBinary ??= typeof data !== 'string';
     const op = isBinary ? Opcode.Binary : Opcode.Text;
+    // Bytes sent as text are checked once here, as conn.write checks them: invalid UTF-8 would make
+    // every subscriber fail the connection with 1007.
+    if (!isBinary && typeof data !== 'string' && !isValidUtf8(payload)) {
+      throw new WebSocketError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', { closeCode: CloseCode.InvalidPayloadData });
+    }
     const result: PublishResult = { queued: 0, conflated: 0, dropped: 0, closed: 0 };
     let plain: Buffer | undefined;
     let compressed: Map<string, Buffer> | undefined;

@@ -2,7 +2,7 @@
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { Conn } from '../../src/index.js';
+import { Conn, WebSocketError } from '../../src/index.js';
 import { Opcode } from '../../src/protocol/constants.js';
 import { RawClient, closeAll, guardProcess, parseResponse, rawHandshake, startServer, upgradeRequest, waitUntil } from '../helpers/net.js';
 
@@ -71,6 +71,28 @@ describe('server.broadcast()', () => {
       [Opcode.Binary, 'forced binary'],
       [Opcode.Text, 'forced text'],
     ]);
+  });
+
+  it('refuses bytes sent as text that are not valid UTF-8, before queueing anything (WS_ERR_INVALID_UTF8)', async () => {
+    const { server, port } = await startServer();
+    const [c] = await rawClients(port, 1);
+    await waitUntil(() => server.clientCount === 1, 2000, 'the connection');
+    let error: unknown;
+    try {
+      server.broadcast(Buffer.from([0x61, 0xc3, 0x28]), false);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(WebSocketError);
+    const e = error as WebSocketError;
+    expect({ code: e.code, closeCode: e.closeCode, message: e.message }).toEqual({
+      code: 'WS_ERR_INVALID_UTF8',
+      closeCode: 1007,
+      message: 'text message is not valid UTF-8',
+    });
+    server.broadcast(Buffer.from('ok'), false);
+    await waitUntil(() => c!.frames().length === 1, 2000, 'the valid frame');
+    expect(c!.frames()[0]!.payload.toString()).toBe('ok');
   });
 
   it('delivers an empty message (never drop a legal message)', async () => {
