@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Conn, ErrorCode, Server, WebSocketError, connect, type ServerOptionsInput } from '../../src/index.js';
 import { Opcode } from '../../src/protocol/constants.js';
 import { TopicRegistry } from '../../src/server/topics.js';
+import { blockWriter } from '../conn/helpers.js';
 import { RawClient, closeAll, guardProcess, rawHandshake, sleep, startServer, upgradeRequest, waitUntil } from '../helpers/net.js';
 
 guardProcess();
@@ -47,20 +48,7 @@ function texts(c: RawClient): string[] {
  */
 async function stopReading(client: RawClient, conn: Conn): Promise<number> {
   client.socket.pause();
-  const filler = Buffer.alloc(1 << 20, 0x61);
-  let n = 0;
-  const start = Date.now();
-  while (conn.socketBufferedBytes === 0 || conn.queuedFrames > 0) {
-    if (Date.now() - start > 5000) throw new Error('timed out filling the socket buffers');
-    if (conn.queuedFrames === 0) {
-      expect(conn.tryWrite(filler)).toBe('queued');
-      n++;
-    }
-    await sleep(5);
-  }
-  await sleep(20);
-  expect(conn.socketBufferedBytes).toBeGreaterThan(0);
-  return n;
+  return blockWriter(conn);
 }
 
 /** Let the client read again, and wait until it has every frame the server handed to its socket. */
