@@ -8,18 +8,10 @@
  * peer receives exactly `delivered` data frames.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ConnOptions } from '../../src/conn/conn.js';
 import { Opcode, encodeFrame } from '../../src/protocol/index.js';
-import { blockWriter, destroyAll, open, sleep, turn, waitUntil, type Setup } from './helpers.js';
+import { blockWriter, blocked, destroyAll, open, sleep, turn, waitUntil, type Setup } from './helpers.js';
 
 afterEach(destroyAll);
-
-async function blocked(options: Partial<ConnOptions>): Promise<Setup<undefined> & { fillers: number }> {
-  const s = await open({ options });
-  s.peer.pause();
-  const fillers = await blockWriter(s.conn);
-  return { ...s, fillers };
-}
 
 function frame(text: string): Buffer {
   return encodeFrame(Opcode.Text, Buffer.from(text));

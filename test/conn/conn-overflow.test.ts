@@ -7,14 +7,13 @@
  * disappears silently: it is written, or the promise rejects, or CloseInfo.unsent counts it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Conn, ConnOptions } from '../../src/conn/conn.js';
+import type { Conn } from '../../src/conn/conn.js';
 import { ConnectionError, ErrorCode, Opcode, encodeFrame } from '../../src/protocol/index.js';
 import {
-  blockWriter,
+  blocked,
   closeBody,
   destroyAll,
   expectError,
-  open,
   rejectionOf,
   sleep,
   track,
@@ -25,14 +24,6 @@ import {
 } from './helpers.js';
 
 afterEach(destroyAll);
-
-/** A server Conn whose peer has stopped reading and whose writer is blocked. */
-async function blocked(options: Partial<ConnOptions>): Promise<Setup<undefined> & { fillers: number }> {
-  const s = await open({ options });
-  s.peer.pause();
-  const fillers = await blockWriter(s.conn);
-  return { ...s, fillers };
-}
 
 function texts(s: Setup<undefined>): string[] {
   return s.peer.dataFrames.filter((f) => f.opcode === Opcode.Text).map((f) => f.payload.toString());

@@ -377,3 +377,11 @@ export async function blockWriter<D>(conn: Conn<D>, size = 1 << 20, ms = 5000): 
   expect(conn.socketBufferedBytes).toBeGreaterThan(0);
   return n;
 }
+
+/** A server Conn whose peer has stopped reading and whose writer is blocked. */
+export async function blocked(options: Partial<ConnOptions>): Promise<Setup<undefined> & { fillers: number }> {
+  const s = await open({ options });
+  s.peer.pause();
+  const fillers = await blockWriter(s.conn);
+  return { ...s, fillers };
+}
