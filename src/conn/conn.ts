@@ -180,7 +180,16 @@ const kConn = Symbol('wschan.conn');
 export class Conn<D = undefined> implements AsyncIterable<Message> {
   readonly id: number;
   readonly role: Role;
-  readonly remoteAddress: string | undefined;
+  /**
+   * The peer's IP address. Read from the socket on first use (no getpeername per connection that
+   * never asks) and kept; read it while the connection is open (handleOpen, say) if you need it
+   * after the socket has gone, when it can no longer be asked.
+   */
+  get remoteAddress(): string | undefined {
+    if (this.#remoteAddress === null) this.#remoteAddress = (this.#socket as Duplex & { remoteAddress?: string }).remoteAddress;
+    return this.#remoteAddress;
+  }
+  #remoteAddress: string | undefined | null;
   readonly protocol: string | undefined;
   readonly extensions: string | undefined;
   /** Your per-connection context. */
@@ -309,7 +318,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.data = init.data;
     this.protocol = init.protocol;
     this.extensions = init.extensions;
-    this.remoteAddress = init.remoteAddress;
+    this.#remoteAddress = init.remoteAddress ?? null;
     this.#deflate = init.deflate;
     this.#maskKeys = init.role === 'client' ? (init.maskKeys ?? defaultMaskKeys) : undefined;
     this.#topicHost = init.topics;

@@ -436,7 +436,6 @@ export class Server<D = undefined> {
         data,
         protocol,
         extensions,
-        remoteAddress: req.socket?.remoteAddress,
         head,
         deflate: deflate?.conn,
         topics: this.#topics,

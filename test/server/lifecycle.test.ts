@@ -152,3 +152,18 @@ describe('server: misc', () => {
     expect(conn.queuedBytes).toBeLessThanOrEqual(64 * 1024);
   });
 });
+
+describe('server: conn.remoteAddress', () => {
+  it('is the peer address when read in handleOpen, and keeps that value after the close', async () => {
+    const seen = deferred<{ conn: Conn; atOpen: string | undefined }>();
+    const { url } = await startServer(undefined, (s) => {
+      s.handleOpen((c) => seen.resolve({ conn: c, atOpen: c.remoteAddress }));
+    });
+    const client = await connect(url);
+    const { conn, atOpen } = await withTimeout(seen.promise, 2000, 'handleOpen');
+    expect(atOpen).toBe('127.0.0.1');
+    await client.close();
+    await withTimeout(conn.closed, 2000, 'the server side close');
+    expect(conn.remoteAddress).toBe('127.0.0.1');
+  });
+});
