@@ -31,6 +31,8 @@ const PAIRS = [
   { a: 'wschan', b: 'ws', color: '#2563eb', label: 'wschan vs ws' },
   { a: 'wschan', b: 'bun', color: '#16a34a', label: 'wschan vs Bun' },
   { a: 'bun', b: 'ws', color: '#9ca3af', label: 'Bun vs ws (reference)' },
+  // Only in the churn and idle scenarios: the least a node:net server can do (peers/node-floor.mjs).
+  { a: 'floor', b: 'ws', color: '#f59e0b', label: 'node:net floor vs ws (reference)' },
 ];
 
 /** "How many times better" a is than b, oriented so that > 1 is better for a. */
@@ -62,7 +64,7 @@ const W = left + 600;
 const right = 60;
 const barH = 14;
 const groupGap = 18;
-const top = 70;
+const top = 86;
 const plotW = W - left - right;
 const x = (v) => left + ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotW;
 const groupH = PAIRS.length * (barH + 3) + groupGap;
@@ -84,17 +86,20 @@ for (const v of [0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64].filter((v) => v >= lo &
   parts.push(`<text x="${gx}" y="${H - 16}" text-anchor="middle" fill="#555">${v}×</text>`);
 }
 // Legend.
+// Two rows: the three comparisons, then the node:net floor and the target mark.
 PAIRS.forEach((p, i) => {
-  const lx = left + i * 165;
-  parts.push(`<rect x="${lx}" y="${top - 22}" width="12" height="10" fill="${p.color}"/><text x="${lx + 16}" y="${top - 13}">${esc(p.label)}</text>`);
+  const lx = left + (i % 3) * 165;
+  const ly = top - 36 + Math.floor(i / 3) * 16;
+  parts.push(`<rect x="${lx}" y="${ly}" width="12" height="10" fill="${p.color}"/><text x="${lx + 16}" y="${ly + 9}">${esc(p.label)}</text>`);
 });
-parts.push(`<text x="${left + 3 * 165 + 10}" y="${top - 13}" fill="#b91c1c">| target</text>`);
+parts.push(`<text x="${left + 2 * 165}" y="${top - 11}" fill="#b91c1c">| target</text>`);
 groups.forEach((g, gi) => {
   const gy = top + gi * groupH;
   parts.push(`<text x="${left - 10}" y="${gy + (PAIRS.length * (barH + 3)) / 2 + 4}" text-anchor="end">${esc(g.title)}</text>`);
   g.bars.forEach((b, bi) => {
     const by = gy + bi * (barH + 3);
     if (b.v === null) {
+      if (b.a === 'floor') return; // the floor runs in a few scenarios only
       parts.push(`<text x="${left + 4}" y="${by + barH - 3}" fill="#999">${esc(b.label)}: no data</text>`);
       return;
     }

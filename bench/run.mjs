@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // wschan peer benchmarks: the same load against wschan, ws and Bun, interleaved, in one run.
 //
-//   node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun] [--reps N] [--list]
+//   node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun,floor] [--reps N] [--list]
 //
 // Each run starts one server as its own process (pinned to core 0 when there are two or more
 // cores), waits until its port accepts TCP, runs the load generator (pinned to core 1), records
@@ -42,7 +42,7 @@ const value = (name) => {
 };
 const QUICK = flag('--quick');
 const REPS = Number(value('--reps') ?? (QUICK ? 1 : 3));
-const SERVER_NAMES = (value('--servers') ?? 'wschan,ws,bun').split(',').filter(Boolean);
+const SERVER_NAMES = (value('--servers') ?? 'wschan,ws,bun,floor').split(',').filter(Boolean);
 const ONLY = value('--only')?.split(',').filter(Boolean);
 
 // ---- the 1 KiB JSON-like message (deterministic) --------------------------------------------
@@ -172,6 +172,13 @@ const SERVERS = {
   ws: {
     cmd: () => ['node', path.join(BENCH, 'peers/ws-echo.mjs')],
     missing: () => (existsSync(path.join(BENCH, 'node_modules/ws')) ? null : 'bench/node_modules/ws missing (cd bench && npm ci)'),
+  },
+  // Not a peer: the least a node:net server can do (see peers/node-floor.mjs). It runs only where
+  // its missing checks cannot change the outcome, to show the floor that node:net itself sets.
+  floor: {
+    cmd: () => ['node', path.join(BENCH, 'peers/node-floor.mjs')],
+    missing: () => null,
+    only: ['churn-10k', 'churn-10k-cpu', 'idle-10k'],
   },
   bun: {
     cmd: () => [BUN, path.join(BENCH, 'peers/bun-echo.ts')],
@@ -422,8 +429,9 @@ function ratio(a, b) {
 }
 
 function markdown(results) {
-  const names = SERVER_NAMES;
-  const head = ['scenario', 'unit', ...names, 'wschan/ws', 'wschan/bun', 'bun/ws'];
+  const names = results.meta?.servers ?? SERVER_NAMES;
+  const withFloor = names.includes('floor') && results.scenarios.some((s) => s.summary.floor);
+  const head = ['scenario', 'unit', ...names, 'wschan/ws', 'wschan/bun', 'bun/ws', ...(withFloor ? ['floor/ws'] : [])];
   const rows = [head, head.map(() => '---')];
   for (const s of results.scenarios) {
     const sum = s.summary;
@@ -438,6 +446,7 @@ function markdown(results) {
       r('wschan', 'ws'),
       r('wschan', 'bun'),
       r('bun', 'ws'),
+      ...(withFloor ? [r('floor', 'ws')] : []),
     ]);
   }
   return rows.map((r) => `| ${r.join(' | ')} |`).join('\n');
@@ -488,7 +497,7 @@ function versionOf(pkg) {
 
 async function main() {
   if (flag('--help') || flag('-h') || flag('--list')) {
-    console.log('usage: node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun] [--reps N] | --table <results.json>\n\nscenarios:');
+    console.log('usage: node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun,floor] [--reps N] | --table <results.json>\n\nscenarios:');
     for (const s of SCENARIOS) console.log(`  ${s.id.padEnd(20)} ${s.title}`);
     if (TCPKALI === null) console.log('  (tcpkali-echo-small appears when tcpkali is on PATH or in /work/tools/bin)');
     return;
@@ -543,6 +552,7 @@ async function main() {
     results.scenarios.push(entry);
     for (let rep = 0; rep < REPS; rep++) {
       for (const name of servers) {
+        if (SERVERS[name].only && !SERVERS[name].only.includes(s.id)) continue;
         let m;
         try {
           m = await measure(s, name);
@@ -557,7 +567,7 @@ async function main() {
         await sleep(300);
       }
     }
-    for (const name of servers) entry.summary[name] = stats(entry.runs.filter((r) => r.server === name).map((r) => r.value));
+    for (const name of servers) if (!SERVERS[name].only || SERVERS[name].only.includes(s.id)) entry.summary[name] = stats(entry.runs.filter((r) => r.server === name).map((r) => r.value));
     writeFileSync(file, `${JSON.stringify(results, null, 1)}\n`);
   }
   results.meta.elapsedS = (Date.now() - started) / 1000;
