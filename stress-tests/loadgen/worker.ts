@@ -51,6 +51,7 @@ const closeFrame = encodeClientFrame(Opcode.Close, Uint8Array.of(0x03, 0xe8)); /
 const dataOpcode = opts.binary ? Opcode.Binary : Opcode.Text;
 let frameLen = 0;
 let batch: Buffer = Buffer.alloc(0);
+let single: Buffer = batch; // batch's first frame (conn-churn sends one at a time)
 let deflateBits = -1; // window bits the batch was compressed for; -1 = uncompressed
 
 function prepareBatch(deflateWindowBits: number): void {
@@ -61,6 +62,7 @@ function prepareBatch(deflateWindowBits: number): void {
       : encodeClientFrame(dataOpcode, deflateMessage(opts.message, deflateWindowBits), true);
   frameLen = frame.length;
   batch = repeatFrame(frame, Math.max(1, opts.window));
+  single = batch.subarray(0, frameLen);
   deflateBits = deflateWindowBits;
 }
 prepareBatch(-1);
@@ -102,8 +104,8 @@ class Client {
   skip = 0;
   /** The current frame completes a data message. */
   skipIsMsg = false;
-  /** Partial frame header carried over from the previous chunk. */
-  readonly hdr = Buffer.allocUnsafe(14);
+  /** Partial frame header carried over from the previous chunk (made when first needed). */
+  hdr: Buffer | null = null;
   hdrLen = 0;
   sent = 0;
   recv = 0;
@@ -113,8 +115,9 @@ class Client {
   burstDone = false;
   closingSince = 0;
   nextSample = 0;
-  readonly ringIdx = new Float64Array(ringSize);
-  readonly ringAt = new Float64Array(ringSize);
+  // Plain arrays: a typed array per connection costs more to make than conn-churn can afford.
+  readonly ringIdx: number[] = new Array<number>(ringSize).fill(0);
+  readonly ringAt: number[] = new Array<number>(ringSize).fill(0);
   ringHead = 0;
   ringLen = 0;
 
@@ -147,11 +150,12 @@ class Client {
   }
 
   onHandshakeData(chunk: Buffer): void {
-    const all = this.handshake === null ? Buffer.from(chunk) : Buffer.concat([this.handshake, chunk]);
+    // chunk is a view of the shared read buffer: copy it only when the response is incomplete.
+    const all = this.handshake === null ? chunk : Buffer.concat([this.handshake, chunk]);
     const end = all.indexOf('\r\n\r\n', 0, 'latin1');
     if (end < 0) {
       if (all.length > 16 * 1024) this.fail('handshake response too large');
-      else this.handshake = all;
+      else this.handshake = Buffer.from(all);
       return;
     }
     this.handshake = null;
@@ -188,7 +192,7 @@ class Client {
     }
     if (this.hdrLen > 0 && i < end) {
       // Complete the carried-over header, then continue in the chunk.
-      const hdr = this.hdr;
+      const hdr = this.hdr!;
       while (this.hdrLen < 2 && i < end) hdr[this.hdrLen++] = buf[i++]!;
       if (this.hdrLen >= 2) {
         const need = headerLength(hdr[1]!);
@@ -211,6 +215,7 @@ class Client {
     while (i < end) {
       const avail = end - i;
       if (avail < 2) {
+        this.hdr ??= Buffer.allocUnsafe(14);
         this.hdr[0] = buf[i]!;
         this.hdrLen = 1;
         break;
@@ -219,6 +224,7 @@ class Client {
       const b1 = buf[i + 1]!;
       const hl = headerLength(b1);
       if (avail < hl) {
+        this.hdr ??= Buffer.allocUnsafe(14);
         buf.copy(this.hdr, 0, i, end);
         this.hdrLen = avail;
         break;
@@ -310,7 +316,7 @@ class Client {
         this.nextSample += opts.sampleEvery;
       }
     }
-    this.socket!.write(k === opts.window ? batch : batch.subarray(0, bytes));
+    this.socket!.write(k === 1 ? single : k === opts.window ? batch : batch.subarray(0, bytes));
   }
 
   close(): void {
@@ -327,6 +333,7 @@ class Client {
   onClose(): void {
     const prev = this.state;
     this.state = State.Closed;
+    clients.delete(this);
     if (prev < State.Open) {
       if (firstError === '') firstError = 'connection closed during the handshake';
       onOpenFailed(this);
@@ -352,7 +359,8 @@ function payloadLength(b: Buffer, i: number): number {
 
 // ---- the connection pool --------------------------------------------------------------------
 
-const clients: Client[] = [];
+// Connections not yet closed (a closed one leaves, so conn-churn does not keep 10,000 of them).
+const clients = new Set<Client>();
 let nextToOpen = 0;
 let inFlight = 0; // opening (echo/burst/idle) or alive (conn-churn)
 let openPhaseDone = false;
@@ -368,7 +376,7 @@ function pump(): void {
   while (!stopping && inFlight < opts.concurrency && nextToOpen < init.conns) {
     const c = new Client();
     if (opts.mode === 'conn-churn') c.limit = opts.churnMessages;
-    clients.push(c);
+    clients.add(c);
     nextToOpen++;
     inFlight++;
     c.open();
@@ -497,7 +505,13 @@ function onStart(): void {
 }
 
 function onTrigger(): void {
-  const c = clients.find((x) => x.state === State.Open);
+  let c: Client | undefined;
+  for (const x of clients) {
+    if (x.state === State.Open) {
+      c = x;
+      break;
+    }
+  }
   if (c === undefined) {
     post({ type: 'fatal', error: 'no open connection to send the burst trigger on' });
     return;
@@ -506,6 +520,11 @@ function onTrigger(): void {
   const at = absoluteNow();
   c.socket!.write(trigger);
   post({ type: 'triggered', at });
+}
+
+function someClient(test: (c: Client) => boolean): boolean {
+  for (const c of clients) if (test(c)) return true;
+  return false;
 }
 
 async function onStop(): Promise<void> {
@@ -517,12 +536,12 @@ async function onStop(): Promise<void> {
   if (rateTimer !== undefined) clearInterval(rateTimer);
   // Drain: wait (bounded) for the echoes of what was sent.
   const drainUntil = performance.now() + opts.drainMs;
-  while (performance.now() < drainUntil && clients.some((c) => c.state === State.Open && c.recv < c.sent)) {
+  while (performance.now() < drainUntil && someClient((c) => c.state === State.Open && c.recv < c.sent)) {
     await sleep(20);
   }
   for (const c of clients) c.close();
   const closeUntil = performance.now() + CLOSE_GRACE_MS;
-  while (performance.now() < closeUntil && clients.some((c) => c.state !== State.Closed)) await sleep(20);
+  while (performance.now() < closeUntil && someClient((c) => c.state !== State.Closed)) await sleep(20);
   for (const c of clients) if (c.state !== State.Closed) c.socket?.destroy();
   clearInterval(flushTimer);
   clearInterval(watchdog);
