@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { WEBSOCKET_GUID } from './constants.js';
 import { ErrorCode, HandshakeError, WebSocketError } from './errors.js';
 import { isToken, parseExtensions } from './extensions.js';
@@ -29,12 +30,29 @@ export function isValidKey(key: string): boolean {
   return KEY_RE.test(key);
 }
 
-export interface UpgradeRequestLike {
-  method?: string;
-  httpVersion?: string;
-  url?: string;
+/**
+ * A client's upgrade request as the server sees it: what `Server.listen()` parses, and what a
+ * node:http `IncomingMessage` already is (it satisfies this interface), so `attach()` and
+ * `upgrade()` take Node's requests unchanged. `method` and `url` are optional only because they
+ * are on `IncomingMessage`; `listen()` always sets them.
+ */
+export interface UpgradeRequest {
+  /** `"GET"` for a valid handshake (RFC 6455 §4.1). */
+  method?: string | undefined;
+  /** The request-target as sent, query string included (`/chat?room=1`). */
+  url?: string | undefined;
+  /** `"1.1"` for a valid handshake; `"1.0"` is parsed and then refused. */
+  httpVersion: string;
+  /** Lower-case names; a field sent several times is one value joined with ", ". */
   headers: Record<string, string | string[] | undefined>;
+  /** Every field line as sent, names in their original case: [name, value, name, value, ...]. */
+  rawHeaders: string[];
+  /** The TCP (or TLS) socket of the request. */
+  socket: Socket;
 }
+
+/** The parts of an `UpgradeRequest` that `validateUpgradeRequest` reads. */
+export type UpgradeRequestLike = Partial<Pick<UpgradeRequest, 'method' | 'url' | 'httpVersion'>> & Pick<UpgradeRequest, 'headers'>;
 
 export interface ValidatedUpgrade {
   key: string;
@@ -49,8 +67,8 @@ function joined(value: string | string[] | undefined): string | undefined {
   return value === undefined ? undefined : typeof value === 'string' ? value : value.join(',');
 }
 
-/** Does the comma-separated list `value` contain `token` (ASCII case-insensitive)? */
-function hasToken(value: string | string[] | undefined, token: string): boolean {
+/** Does the comma-separated list `value` contain `token` (lower case; compared ASCII case-insensitively)? */
+export function hasToken(value: string | string[] | undefined, token: string): boolean {
   const s = joined(value);
   if (s === undefined) return false;
   for (const part of s.split(',')) {
@@ -90,7 +108,8 @@ export function parseProtocols(header: string | string[] | undefined): string[] 
 }
 
 /**
- * RFC 6455 §4.2.1: check a client's opening handshake. Throws a `HandshakeError` whose `status`
+ * RFC 6455 §4.2.1: check a client's opening handshake (an `UpgradeRequest`, an `IncomingMessage`,
+ * or just the parts read here). Throws a `HandshakeError` whose `status`
  * (and `headers`, for 426) is the refusal to send (§4.2.2: "an appropriate HTTP error code").
  */
 export function validateUpgradeRequest(req: UpgradeRequestLike): ValidatedUpgrade {

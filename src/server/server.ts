@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
@@ -9,9 +9,18 @@ import { encodeFrame } from '../protocol/frame-encoder.js';
 import { compressShared, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js';
-import { buildAcceptResponse, buildRefusalResponse, validateUpgradeRequest } from '../protocol/handshake.js';
+import {
+  buildAcceptResponse,
+  buildRefusalResponse,
+  hasToken,
+  validateUpgradeRequest,
+  type UpgradeRequest,
+  type ValidatedUpgrade,
+} from '../protocol/handshake.js';
+import { RequestHeadReader, type RequestHeadLimits } from '../protocol/http-request.js';
 import type { Frame } from '../protocol/frame-parser.js';
 import { negotiateDeflate, type DeflateSetup } from './deflate.js';
+import { PendingHandshake, PendingHandshakes } from './pending.js';
 import { TopicRegistry } from './topics.js';
 import {
   ServerOptionsSchema,
@@ -102,15 +111,20 @@ export class Server<D = undefined> {
   readonly #deflate: DeflateSettings | undefined;
   readonly #handlers: ConnHandlers<D> = {};
   readonly #conns = new Set<Conn<D>>();
-  #handleUpgrade: ((req: IncomingMessage, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>) | undefined;
-  #handleUpgradeError: ((req: IncomingMessage | undefined, error: WebSocketError) => void) | undefined;
-  #http: HttpServer | undefined;
+  #handleUpgrade: ((req: UpgradeRequest, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>) | undefined;
+  #handleUpgradeError: ((req: UpgradeRequest | undefined, error: WebSocketError) => void) | undefined;
+  /** listen()'s TCP server. */
+  #net: NetServer | undefined;
+  readonly #headLimits: RequestHeadLimits;
   #attached: (HttpServer | HttpsServer)[] = [];
   #closing: Promise<void> | undefined;
-  /** Handshakes in progress, with their handshakeTimeout timers. */
-  #pendingHandshakes = new Map<Duplex, NodeJS.Timeout>();
+  /** Handshakes in progress and their handshakeTimeout deadline. */
+  readonly #pending: PendingHandshakes;
+  /** Sockets answered with a refusal, until they close. */
+  readonly #refusing = new Set<Duplex>();
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    void this.upgrade(req, socket, head);
+    socket.on('error', swallow);
+    this.#handshake(req, socket, head, undefined);
   };
 
   /** Parameter sets in use by connections whose compressed frames can be shared, by key. */
@@ -139,6 +153,8 @@ export class Server<D = undefined> {
     this.options = parseOptions(ServerOptionsSchema, options, 'server options');
     this.#connOptions = connOptionsFrom(this.options);
     this.#deflate = resolveDeflate(this.options.deflate);
+    this.#headLimits = { maxHeaderSize: this.options.maxHeaderSize };
+    this.#pending = new PendingHandshakes(this.options.handshakeTimeout, this.#expire);
   }
 
   // ------------------------------------------------------------ callbacks (each returns this)
@@ -172,16 +188,17 @@ export class Server<D = undefined> {
     return this;
   }
   /** Decide on each upgrade (authentication, per-connection data, subprotocol). May be async. */
-  handleUpgrade(fn: (req: IncomingMessage, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>): this {
+  handleUpgrade(fn: (req: UpgradeRequest, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>): this {
     this.#handleUpgrade = fn;
     return this;
   }
   /**
    * Each refused or failed handshake, with the HTTP status it was answered with in `error.status`.
-   * `req` is undefined when no request could be read (garbage bytes, headers over
-   * `maxHeaderSize`, a client too slow to send them): Node's HTTP parser refused it (listen() only).
+   * `req` is undefined when no request could be read (listen() only): garbage bytes (400), a
+   * head over `maxHeaderSize` (431), a client too slow to send it (408). `error.message` starts
+   * with the status text ("Bad Request: ...").
    */
-  handleUpgradeError(fn: (req: IncomingMessage | undefined, error: WebSocketError) => void): this {
+  handleUpgradeError(fn: (req: UpgradeRequest | undefined, error: WebSocketError) => void): this {
     this.#handleUpgradeError = fn;
     return this;
   }
@@ -292,71 +309,34 @@ export class Server<D = undefined> {
 
   // ------------------------------------------------------------ serving
 
-  /** Listen on a port of our own. Plain HTTP requests get 426 Upgrade Required. */
+  /**
+   * Listen on a port of our own: a plain TCP server reading the request heads itself (no
+   * node:http). A request that is not a WebSocket handshake gets 426 Upgrade Required.
+   */
   async listen(options: ListenOptions = {}): Promise<AddressInfo> {
-    if (this.#http !== undefined) throw new WebSocketError(ErrorCode.InvalidArgument, 'this server is already listening');
-    const timeout = this.options.handshakeTimeout;
-    const http = createServer({
-      maxHeaderSize: this.options.maxHeaderSize,
-      headersTimeout: timeout,
-      requestTimeout: timeout,
-      // How often Node checks those timeouts (default 30 s, far coarser than a handshake timeout).
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeout / 2))),
-    });
-    http.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
-      // What Node's HTTP parser refuses before there is a request: answer as Node would, and report it.
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-      if (socket.writable && !(socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
-        socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      }
-      setTimeout(() => socket.destroy(), 1000).unref();
-      try {
-        this.#handleUpgradeError?.(undefined, new HandshakeError(ErrorCode.HandshakeFailed, `${reason}: ${err.message}`, { status, cause: err }));
-      } catch {
-        // nothing to tell
-      }
-    });
-    http.on('request', (req, res) => {
-      // RFC 6455 §4.2.1: a handshake without the Upgrade or Connection token is not routed to
-      // 'upgrade' by Node, but it is a malformed handshake (400 and its reason), not a plain GET.
-      if (req.headers['sec-websocket-key'] !== undefined || req.headers['upgrade'] !== undefined) {
-        let error = new HandshakeError(ErrorCode.HandshakeFailed, 'Invalid Connection header: expected the token "Upgrade"', { status: 400 });
-        try {
-          validateUpgradeRequest(req);
-        } catch (err) {
-          error = toHandshakeError(err);
-        }
-        res.writeHead(error.status ?? 400, { ...error.headers, 'Content-Type': 'text/plain', Connection: 'close', 'Content-Length': Buffer.byteLength(error.message) });
-        res.end(error.message);
-        try {
-          this.#handleUpgradeError?.(req, error);
-        } catch {
-          // nothing to tell
-        }
-        return;
-      }
-      const body = 'This is a WebSocket endpoint: send an Upgrade request.\n';
-      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13', 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-    this.#http = http;
-    this.attach(http);
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      const opts: { port: number; host?: string } = { port: options.port ?? 0 };
-      if (options.host !== undefined) opts.host = options.host;
-      http.listen(opts, () => {
-        http.off('error', reject);
-        resolve();
+    if (this.#net !== undefined) throw new WebSocketError(ErrorCode.InvalidArgument, 'this server is already listening');
+    const net = createNetServer(this.#onConnection);
+    this.#net = net;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        net.once('error', reject);
+        const opts: { port: number; host?: string } = { port: options.port ?? 0 };
+        if (options.host !== undefined) opts.host = options.host;
+        net.listen(opts, () => {
+          net.off('error', reject);
+          resolve();
+        });
       });
-    });
-    return http.address() as AddressInfo;
+    } catch (err) {
+      this.#net = undefined;
+      throw err;
+    }
+    return net.address() as AddressInfo;
   }
 
   /** The address we listen on (after `listen`). */
   address(): AddressInfo | undefined {
-    const a = this.#http?.address();
+    const a = this.#net?.address();
     return a !== null && typeof a === 'object' ? a : undefined;
   }
 
@@ -370,36 +350,146 @@ export class Server<D = undefined> {
   /**
    * Handle one upgrade request yourself (from your own `upgrade` listener). Resolves with the new
    * connection, or undefined when the request was refused (it has been answered and closed).
+   * Without `handleUpgrade`, or when it returns a decision rather than a Promise, the connection
+   * is open (and `handleOpen` has run) when this returns.
    */
-  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<Conn<D> | undefined> {
-    const opts = this.options;
+  upgrade(req: UpgradeRequest, socket: Duplex, head: Buffer): Promise<Conn<D> | undefined> {
     socket.on('error', swallow);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      this.#refuse(req, socket, new HandshakeError(ErrorCode.HandshakeTimeout, `handshake not completed within ${opts.handshakeTimeout} ms`, { status: 503 }));
-    }, opts.handshakeTimeout);
-    this.#pendingHandshakes.set(socket, timer);
+    const r = this.#handshake(req, socket, head, undefined);
+    return r instanceof Promise ? r : Promise.resolve(r);
+  }
+
+  /** listen(): a new TCP connection. Its request head is read by `#onHeadData`. */
+  readonly #onConnection = (socket: Socket): void => {
+    socket.on('error', swallow);
+    if (this.#closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    const p = new PendingHandshake(socket, new RequestHeadReader(this.#headLimits));
+    p.onData = (chunk: Buffer) => this.#onHeadData(p, chunk);
+    socket.on('data', p.onData);
+    this.#pending.add(p);
+  };
+
+  /** listen(): bytes of a request head. Once it is whole, the socket goes to the handshake. */
+  #onHeadData(p: PendingHandshake, chunk: Buffer): void {
+    const r = p.reader!.push(chunk);
+    if (r === undefined) return;
+    const socket = p.socket as Socket;
+    socket.off('data', p.onData!);
+    p.reader = undefined;
+    p.onData = undefined;
+    if (!r.ok) {
+      this.#pending.delete(p);
+      this.#refuse(undefined, socket, r.error);
+      return;
+    }
+    const h = r.request;
+    const req: UpgradeRequest = { method: h.method, url: h.url, httpVersion: h.httpVersion, headers: h.headers, rawHeaders: h.rawHeaders, socket };
+    // As node:http does: a request is an upgrade when it has an Upgrade header and the Connection
+    // token "upgrade" (RFC 9110 §7.8); anything else is an ordinary request.
+    if (h.headers['upgrade'] === undefined || !hasToken(h.headers['connection'], 'upgrade')) {
+      this.#pending.delete(p);
+      this.#answerRequest(req, socket);
+      return;
+    }
+    this.#handshake(req, socket, r.head, p);
+  }
+
+  /** listen(): a request that is not an upgrade. */
+  #answerRequest(req: UpgradeRequest, socket: Socket): void {
+    // RFC 6455 §4.2.1: a handshake without the Upgrade or Connection token is a malformed
+    // handshake (400 and its reason), not a plain GET.
+    if (req.headers['sec-websocket-key'] !== undefined || req.headers['upgrade'] !== undefined) {
+      let error = new HandshakeError(ErrorCode.HandshakeFailed, 'Invalid Connection header: expected the token "Upgrade"', { status: 400 });
+      try {
+        validateUpgradeRequest(req);
+      } catch (err) {
+        error = toHandshakeError(err);
+      }
+      this.#refuse(req, socket, error);
+      return;
+    }
+    // Not reported to handleUpgradeError: nobody tried to open a WebSocket.
+    this.#endRefused(socket, req.method === 'HEAD' ? RESPONSE_426.subarray(0, RESPONSE_426_HEAD_LENGTH) : RESPONSE_426);
+  }
+
+  /**
+   * The handshake once the request is read: RFC 6455 checks, then `handleUpgrade`. Synchronous
+   * (no Promise, timer or Map entry) unless handleUpgrade returns a Promise; then the deadline of
+   * `p` covers the wait (from attach()/upgrade(), where there is no `p`, one starts now).
+   */
+  #handshake(req: UpgradeRequest, socket: Duplex, head: Buffer, p: PendingHandshake | undefined): Conn<D> | undefined | Promise<Conn<D> | undefined> {
+    const opts = this.options;
+    let v: ValidatedUpgrade;
+    let decision: UpgradeDecision<D> | PromiseLike<UpgradeDecision<D>> | undefined;
     try {
       if (this.#closing !== undefined) throw new HandshakeError(ErrorCode.HandshakeFailed, 'server is shutting down', { status: 503 });
       if (opts.path !== undefined && pathOf(req.url) !== opts.path) {
         throw new HandshakeError(ErrorCode.HandshakeFailed, `no WebSocket endpoint at ${pathOf(req.url)}`, { status: 404 });
       }
-      const v = validateUpgradeRequest(req);
+      v = validateUpgradeRequest(req);
       if (opts.origins !== undefined && (v.origin === undefined || !opts.origins.includes(v.origin))) {
         throw new HandshakeError(ErrorCode.Forbidden, `origin ${v.origin ?? '(none)'} is not allowed`, { status: 403 });
       }
+      if (this.#handleUpgrade !== undefined) decision = this.#handleUpgrade(req, { protocols: v.protocols, origin: v.origin, extensions: v.extensions });
+    } catch (err) {
+      if (p !== undefined) this.#pending.delete(p);
+      this.#refuse(req, socket, toHandshakeError(err));
+      return undefined;
+    }
+    if (isThenable(decision)) {
+      if (p === undefined) {
+        p = new PendingHandshake(socket);
+        this.#pending.add(p);
+      } else {
+        // listen(): our 'data' listener is gone and the socket still flows; hold what the client
+        // sends meanwhile (it may send frames before our 101) for the Conn.
+        socket.pause();
+        p.paused = true;
+      }
+      p.req = req;
+      const pending = p;
+      return Promise.resolve(decision).then(
+        (d) => {
+          if (pending.over || socket.destroyed) {
+            // Timed out (already refused), or the peer left, or close() ended it.
+            this.#pending.delete(pending);
+            return undefined;
+          }
+          this.#pending.delete(pending);
+          return this.#accept(req, socket, head, v, d, true, pending.paused);
+        },
+        (err: unknown) => {
+          if (pending.over) return undefined;
+          this.#pending.delete(pending);
+          this.#refuse(req, socket, toHandshakeError(err));
+          return undefined;
+        },
+      );
+    }
+    if (p !== undefined) this.#pending.delete(p);
+    return this.#accept(req, socket, head, v, decision, this.#handleUpgrade !== undefined, false);
+  }
+
+  /** Check handleUpgrade's decision, answer 101 and open the connection (or refuse). */
+  #accept(
+    req: UpgradeRequest,
+    socket: Duplex,
+    head: Buffer,
+    v: ValidatedUpgrade,
+    decision: UpgradeDecision<D> | undefined,
+    decided: boolean,
+    resume: boolean,
+  ): Conn<D> | undefined {
+    const opts = this.options;
+    let conn: Conn<D>;
+    try {
       let data = undefined as D;
       let protocol = opts.protocols?.find((p) => v.protocols.includes(p));
       let extraHeaders: Record<string, string> | undefined;
-      if (this.#handleUpgrade !== undefined) {
-        const decision = await this.#handleUpgrade(req, { protocols: v.protocols, origin: v.origin, extensions: v.extensions });
-        if (timedOut || socket.destroyed) {
-          // The peer left (or close() ended the handshake): nothing left to time out.
-          clearTimeout(timer);
-          this.#pendingHandshakes.delete(socket);
-          return undefined;
-        }
+      if (decided) {
         if (decision === undefined || decision === null || typeof decision !== 'object') {
           throw new HandshakeError(ErrorCode.HandshakeFailed, 'handleUpgrade must return { data } or { status }', { status: 500 });
         }
@@ -425,10 +515,8 @@ export class Server<D = undefined> {
         if (deflate?.conn.paramsKey) this.#deflateParams.set(deflate.conn.paramsKey, deflate.params);
       }
       const extensions = deflate !== undefined ? formatExtensions([deflate.response]) : undefined;
-      clearTimeout(timer);
-      this.#pendingHandshakes.delete(socket);
       socket.write(buildAcceptResponse({ key: v.key, protocol, extensions, headers: extraHeaders }));
-      const conn = new Conn<D>({
+      conn = new Conn<D>({
         socket,
         role: 'server',
         options: this.#connOptions,
@@ -440,24 +528,47 @@ export class Server<D = undefined> {
         deflate: deflate?.conn,
         topics: this.#topics,
       });
-      socket.off('error', swallow);
-      this.#conns.add(conn);
-      const open = this.#handlers.handleOpen;
-      if (open !== undefined) {
-        try {
-          const r = open(conn);
-          if (r instanceof Promise) r.catch((err: unknown) => this.#failOpen(conn, err));
-        } catch (err) {
-          this.#failOpen(conn, err);
-        }
-      }
-      return conn;
     } catch (err) {
-      clearTimeout(timer);
-      if (!timedOut) this.#refuse(req, socket, toHandshakeError(err));
+      this.#refuse(req, socket, toHandshakeError(err));
       return undefined;
     }
+    socket.off('error', swallow);
+    this.#conns.add(conn);
+    // A paused socket with no head bytes: the Conn's 'data' listener does not resume it (with
+    // head bytes, the Conn pauses and resumes it itself once they are parsed).
+    if (resume && head.length === 0) socket.resume();
+    const open = this.#handlers.handleOpen;
+    if (open !== undefined) {
+      try {
+        const r = open(conn);
+        if (r instanceof Promise) r.catch((err: unknown) => this.#failOpen(conn, err));
+      } catch (err) {
+        this.#failOpen(conn, err);
+      }
+    }
+    return conn;
   }
+
+  /** A handshake past its deadline (see PendingHandshakes). */
+  readonly #expire = (p: PendingHandshake): void => {
+    p.over = true;
+    const socket = p.socket;
+    if (p.req !== undefined) {
+      // handleUpgrade did not decide in time.
+      this.#refuse(p.req, socket, new HandshakeError(ErrorCode.HandshakeTimeout, `handshake not completed within ${this.options.handshakeTimeout} ms`, { status: 503 }));
+      return;
+    }
+    // listen(): the request head did not arrive in time.
+    if (p.onData !== undefined) socket.off('data', p.onData);
+    p.onData = undefined;
+    p.reader = undefined;
+    // A peer that left without a request: nothing to answer or report.
+    if (socket.destroyed) return;
+    const error = new HandshakeError(ErrorCode.HandshakeFailed, `Request Timeout: no complete request head within ${this.options.handshakeTimeout} ms`, {
+      status: 408,
+    });
+    this.#refuse(undefined, socket, error);
+  };
 
   /** handleOpen threw: report it, and close with 1011 Internal Error. */
   #failOpen(conn: Conn<D>, err: unknown): void {
@@ -467,13 +578,15 @@ export class Server<D = undefined> {
     });
     try {
       this.#handlers.handleError?.(conn, error);
-    } finally {
-      if (conn.state === 'open') void conn.close(1011, 'internal error');
+    } catch {
+      // nothing to tell: a throw here would escape from a socket's 'data' event (listen()) or
+      // from upgrade(), after the 101 has gone out
     }
+    if (conn.state === 'open') void conn.close(1011, 'internal error');
   }
 
-  #refuse(req: IncomingMessage, socket: Duplex, error: HandshakeError): void {
-    this.#pendingHandshakes.delete(socket);
+  /** Answer a refusal, close the socket, and report it to handleUpgradeError. */
+  #refuse(req: UpgradeRequest | undefined, socket: Duplex, error: HandshakeError): void {
     if (!socket.destroyed && socket.writable) {
       let response: string;
       try {
@@ -482,9 +595,7 @@ export class Server<D = undefined> {
         // Headers from handleUpgrade that would split the response (CR/LF): refuse without them.
         response = buildRefusalResponse(500, 'invalid response headers');
       }
-      socket.end(response);
-      // Do not wait forever for a peer that never reads the refusal.
-      setTimeout(() => socket.destroy(), 1000).unref();
+      this.#endRefused(socket, response);
     } else {
       socket.destroy();
     }
@@ -499,6 +610,23 @@ export class Server<D = undefined> {
   }
 
   /**
+   * Send the last bytes and end the socket; destroy it after 1 s if the peer has not closed its
+   * side by then (a peer that never reads must not hold it), or when close() is done.
+   */
+  #endRefused(socket: Duplex, response: string | Buffer): void {
+    // Read and drop what the client still sends (a request body, frames): unread bytes at the
+    // close would make TCP answer with a reset, which can destroy the response at the client.
+    socket.resume();
+    socket.end(response);
+    const timer = setTimeout(() => socket.destroy(), 1000).unref();
+    this.#refusing.add(socket);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.#refusing.delete(socket);
+    });
+  }
+
+  /**
    * Stop accepting, send 1001 Going Away to every connection, wait up to `shutdownTimeout` ms for
    * their closing handshakes, then end what is left. Idempotent: every call returns the same promise.
    */
@@ -509,16 +637,14 @@ export class Server<D = undefined> {
 
   async #shutdown(): Promise<void> {
     for (const s of this.#attached) s.off('upgrade', this.#onUpgrade);
-    const http = this.#http;
-    const httpClosed = http === undefined ? Promise.resolve() : new Promise<void>((resolve) => http.close(() => resolve()));
-    http?.closeIdleConnections();
-    // A handshake cut short by close() must not be reported as timed out later, nor keep its
-    // timer holding the event loop open after close() has resolved.
-    for (const [s, timer] of this.#pendingHandshakes) {
-      clearTimeout(timer);
-      s.destroy();
-    }
-    this.#pendingHandshakes.clear();
+    const net = this.#net;
+    const netClosed = net === undefined ? Promise.resolve() : new Promise<void>((resolve) => net.close(() => resolve()));
+    // Handshakes in progress end here, unreported (not as timed out later), and their interval
+    // stops: nothing holds the event loop open after close() has resolved.
+    this.#pending.clear((p) => {
+      p.over = true;
+      p.socket.destroy();
+    });
     const conns = [...this.#conns];
     for (const c of conns) {
       if (c.state === 'open') void c.close(1001, 'server shutting down');
@@ -534,13 +660,31 @@ export class Server<D = undefined> {
       for (const c of conns) c.terminate();
       await all;
     }
-    http?.closeAllConnections();
-    await httpClosed;
+    // Refusals still being sent: the listening socket closes only when every connection has.
+    for (const s of this.#refusing) s.destroy();
+    await netClosed;
   }
 }
 
 function swallow(): void {}
 
+function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
+  return typeof x === 'object' && x !== null && typeof (x as { then?: unknown }).then === 'function';
+}
+
+// RFC 9110 §15.5.22: a 426 carries an Upgrade header naming the protocol to switch to (with the
+// "Upgrade" connection option, §7.8); RFC 6455 §4.4, the version we speak.
+const BODY_426 = 'This is a WebSocket endpoint: send an Upgrade request.\n';
+const HEAD_426 =
+  'HTTP/1.1 426 Upgrade Required\r\n' +
+  'Connection: Upgrade, close\r\n' +
+  'Upgrade: websocket\r\n' +
+  'Sec-WebSocket-Version: 13\r\n' +
+  'Content-Type: text/plain\r\n' +
+  `Content-Length: ${Buffer.byteLength(BODY_426)}\r\n\r\n`;
+const RESPONSE_426 = Buffer.from(HEAD_426 + BODY_426, 'latin1');
+/** A HEAD request gets the same head and no body (RFC 9110 §9.3.2). */
+const RESPONSE_426_HEAD_LENGTH = HEAD_426.length;
 
 function pathOf(url: string | undefined): string {
   if (url === undefined) return '/';

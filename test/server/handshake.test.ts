@@ -2,9 +2,8 @@
  * The server's side of the opening handshake (RFC 6455 §4.2), over raw TCP: a hand-made request
  * goes in, the exact response comes out, and every refusal is reported to handleUpgradeError.
  */
-import type { IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HandshakeError, type Conn, type Server, type WebSocketError } from '../../src/index.js';
+import { HandshakeError, type Conn, type Server, type UpgradeRequest, type WebSocketError } from '../../src/index.js';
 import { ACCEPT, KEY, closeAll, computeAcceptKey, guardProcess, rawHandshake, startServer, upgradeRequest, waitUntil } from '../helpers/net.js';
 
 guardProcess();
@@ -12,7 +11,7 @@ afterEach(closeAll);
 
 /** A server that records every refusal it reports. */
 async function recording<D = undefined>(options?: Parameters<typeof startServer>[0], setup?: (s: Server<D>) => void) {
-  const refusals: { req: IncomingMessage | undefined; error: WebSocketError }[] = [];
+  const refusals: { req: UpgradeRequest | undefined; error: WebSocketError }[] = [];
   const started = await startServer<D>(options, (s) => {
     s.handleUpgradeError((req, error) => refusals.push({ req, error }));
     setup?.(s);
