@@ -141,6 +141,13 @@ const MAX_PENDING_PONGS = 16;
 /** Drop-oldest: compact the outbox once this many dropped slots lead it. */
 const COMPACT_AT = 1024;
 const EMPTY = Buffer.alloc(0);
+// Shared empty queues: a connection makes its own arrays on its first push, so an idle connection
+// holds none (10 arrays were 320 B of its ~1.3 KiB). Only the marked sites push, after swapping
+// the shared one for a new array; nothing else may write to these.
+const NO_DATA: (Buffer | string)[] = [];
+const NO_NUMBERS: number[] = [];
+const NO_WAITERS: WriteWaiter[] = [];
+const NO_FRAMES: Buffer[] = [];
 const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
 /** Shared, already settled results, so that the common write allocates no Promise. */
@@ -238,18 +245,18 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #closeInfo: CloseInfo | undefined;
 
   // Outbox (data lane): parallel arrays, consumed whole by each flush.
-  #qData: (Buffer | string)[] = [];
-  #qFlags: number[] = [];
-  #qLen: number[] = [];
-  #qTime: number[] = [];
+  #qData: (Buffer | string)[] = NO_DATA;
+  #qFlags: number[] = NO_NUMBERS;
+  #qLen: number[] = NO_NUMBERS;
+  #qTime: number[] = NO_NUMBERS;
   #qHead = 0;
   #qBytes = 0;
   /** Policy `conflate`: key -> index of its unsent entry; made on the first keyed publish, cleared by each flush. */
   #qKeys: Map<string, number> | undefined;
-  #waiters: WriteWaiter[] = [];
+  #waiters: WriteWaiter[] = NO_WAITERS;
   // Control lane.
-  #pongs: Buffer[] = [];
-  #pings: Buffer[] = [];
+  #pongs: Buffer[] = NO_FRAMES;
+  #pings: Buffer[] = NO_FRAMES;
   #closeFrame: Buffer | undefined;
   #closeSent = false;
   /** We are closing because of an error: the outbox was discarded and TCP ends after our Close frame. */
@@ -532,6 +539,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   ping(payload: string | Uint8Array = EMPTY): boolean {
     const buf = this.#control(payload);
     if (this.#state !== 'open' || this.#pings.length >= MAX_PENDING_PONGS) return false;
+    if (this.#pings === NO_FRAMES) this.#pings = []; // push site
     this.#pings.push(buf);
     this.#schedule();
     return true;
@@ -619,6 +627,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
           return rejected(new ConnectionError(ErrorCode.TooManyWaiters, `more than ${this.#opts.maxWaiters} writes waiting for room in the outbox`));
         }
         return new Promise<WriteResult>((resolve, reject) => {
+          if (this.#waiters === NO_WAITERS) this.#waiters = []; // push site
           this.#waiters.push({ data, flags, length, resolve, reject });
         });
       }
@@ -667,6 +676,13 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   #enqueue(data: Buffer | string, flags: number, length: number): void {
+    if (this.#qData === NO_DATA) {
+      // push site: the first message of this connection (or the first after a discard)
+      this.#qData = [];
+      this.#qFlags = [];
+      this.#qLen = [];
+      this.#qTime = [];
+    }
     this.#qData.push(data);
     this.#qFlags.push(flags);
     this.#qLen.push(length);
@@ -692,6 +708,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     // RFC 6455 §5.5.3: with several Pings unanswered, answering only the latest is allowed; keep
     // the lane bounded against a peer that pings and never reads.
     if (this.#pongs.length >= MAX_PENDING_PONGS) this.#pongs.shift();
+    if (this.#pongs === NO_FRAMES) this.#pongs = []; // push site
     this.#pongs.push(payload);
     this.#schedule();
   }
@@ -750,8 +767,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     const chunks: Buffer[] | undefined = refs > 0 ? [] : undefined;
     for (let i = 0; i < pongs.length; i++) off = writeFrame(slab, off, Opcode.Pong, true, false, pongs[i]!, keys?.next());
     for (let i = 0; i < pings.length; i++) off = writeFrame(slab, off, Opcode.Ping, true, false, pings[i]!, keys?.next());
-    if (pongs.length > 0) this.#pongs = [];
-    if (pings.length > 0) this.#pings = [];
+    if (pongs.length > 0) this.#pongs = NO_FRAMES;
+    if (pings.length > 0) this.#pings = NO_FRAMES;
     for (let i = head; i < end; i++) {
       const flags = qFlags[i]!;
       const data = qData[i]!;
@@ -1103,7 +1120,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     if (waiters.length > 0) {
       // An Error (and its stack trace) only when someone is waiting: it showed in the churn profile.
       const reject = this.#closedError();
-      this.#waiters = [];
+      this.#waiters = NO_WAITERS;
       this.#unsent += waiters.length;
       for (const w of waiters) w.reject(reject);
     }
@@ -1135,10 +1152,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #discardOutbox(): void {
     const n = this.#qData.length - this.#qHead;
     this.#unsent += n;
-    this.#qData = [];
-    this.#qFlags = [];
-    this.#qLen = [];
-    this.#qTime = [];
+    this.#qData = NO_DATA;
+    this.#qFlags = NO_NUMBERS;
+    this.#qLen = NO_NUMBERS;
+    this.#qTime = NO_NUMBERS;
     this.#qHead = 0;
     this.#qBytes = 0;
     this.#qKeys?.clear();
@@ -1156,7 +1173,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.#stopKeepalive();
     const waiters = this.#waiters;
-    this.#waiters = [];
+    this.#waiters = NO_WAITERS;
     if (waiters.length > 0) {
       const err = this.#closedError();
       for (const w of waiters) w.reject(err);
@@ -1231,6 +1248,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     const payload = Buffer.from(`wschan-keepalive:${++this.#pingSeq}`);
     this.#pingPayload = payload;
     this.#pingSentAt = performance.now();
+    if (this.#pings === NO_FRAMES) this.#pings = []; // push site
     this.#pings.push(payload);
     this.#schedule();
     this.#pongTimer = setTimeout(() => this.#onPongTimeout(), this.#opts.pongTimeout);

@@ -84,7 +84,8 @@ export class FrameParser {
   #msgCompressed = false;
   #msgBytes = 0;
   #validateText = false;
-  readonly #utf8 = new Utf8Validator();
+  /** Made for the first text message split across frames or reads; most connections never need it. */
+  #utf8: Utf8Validator | undefined;
 
   constructor(options: FrameParserOptions) {
     this.#role = options.role;
@@ -152,7 +153,15 @@ export class FrameParser {
     const buf = this.#buf;
     const pos = this.#pos;
     const avail = buf.length - pos;
-    if (avail < 2) return ParseStatus.NeedMore;
+    if (avail < 2) {
+      // Everything read so far is parsed: let go of the last chunk (an idle connection should
+      // not keep its last read alive; payload views handed out keep what they need).
+      if (avail === 0 && buf !== EMPTY) {
+        this.#buf = EMPTY;
+        this.#pos = 0;
+      }
+      return ParseStatus.NeedMore;
+    }
     const b0 = buf[pos]!;
     const b1 = buf[pos + 1]!;
     const fin = (b0 & 0x80) !== 0;
@@ -226,7 +235,7 @@ export class FrameParser {
         this.#msgOpcode = opcode;
         this.#msgCompressed = rsv1;
         this.#validateText = opcode === Opcode.Text && !rsv1;
-        this.#utf8.reset();
+        this.#utf8?.reset();
       }
       this.#msgBytes = total;
       this.#inMessage = !fin;
@@ -272,7 +281,7 @@ export class FrameParser {
       if (this.masked) applyMask(this.#partial, this.#key, start, start + n, start);
       const control = this.opcode >= 0x8;
       // Check text as it arrives, so that a bad byte fails before the rest of the frame comes.
-      if (!control && this.#validateText && !this.#utf8.push(this.#partial, start, start + n)) {
+      if (!control && this.#validateText && !(this.#utf8 ??= new Utf8Validator()).push(this.#partial, start, start + n)) {
         return this.#fail(ErrorCode.InvalidUtf8, TEXT_INVALID, CloseCode.InvalidPayloadData);
       }
     }
@@ -281,7 +290,7 @@ export class FrameParser {
     this.#partial = EMPTY;
     this.#filled = 0;
     this.#state = STATE_HEADER;
-    if (this.opcode < 0x8 && this.#validateText && this.fin && this.#utf8.incomplete) {
+    if (this.opcode < 0x8 && this.#validateText && this.fin && this.#utf8?.incomplete === true) {
       return this.#fail(ErrorCode.InvalidUtf8, TEXT_ENDS_INSIDE, CloseCode.InvalidPayloadData);
     }
     return ParseStatus.Frame;
@@ -296,9 +305,10 @@ export class FrameParser {
     if (fin && this.opcode === Opcode.Text) {
       if (isValidUtf8(payload)) return undefined; // one-frame message: whole-payload check
       // Failure only: tell bytes that are wrong from text cut short (the validator was reset at the header).
-      return this.#utf8.push(payload, start, end) ? TEXT_ENDS_INSIDE : TEXT_INVALID;
+      return (this.#utf8 ??= new Utf8Validator()).push(payload, start, end) ? TEXT_ENDS_INSIDE : TEXT_INVALID;
     }
-    if (!this.#utf8.push(payload, start, end)) return TEXT_INVALID;
-    return fin && this.#utf8.incomplete ? TEXT_ENDS_INSIDE : undefined;
+    const utf8 = (this.#utf8 ??= new Utf8Validator());
+    if (!utf8.push(payload, start, end)) return TEXT_INVALID;
+    return fin && utf8.incomplete ? TEXT_ENDS_INSIDE : undefined;
   }
 }

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionError, ErrorCode, Opcode, ProtocolError, WebSocketError } from '../../src/protocol/index.js';
-import { closeBody, destroyAll, expectError, open, sleep, waitUntil, withTimeout } from './helpers.js';
+import { blocked, closeBody, destroyAll, expectError, open, sleep, waitUntil, withTimeout } from './helpers.js';
 
 afterEach(destroyAll);
 
@@ -160,5 +160,39 @@ describe('writes from several tasks while reading', () => {
     expect(echoes).toEqual(Array.from({ length: total }, (_, i) => `echo${i}`));
     expect(tickMsgs).toEqual(Array.from({ length: tickMsgs.length }, (_, i) => `tick${i}`));
     expect(peer.failure).toBeUndefined();
+  });
+});
+
+describe('queues belong to one connection', () => {
+  it("a blocked connection's outbox, waiting writes, pings and pongs never show on another, and its discard leaves the other alone", async () => {
+    const a = await blocked({ overflow: 'wait', maxQueuedFrames: 4 });
+    const b = await open();
+    // Fill every lane of a: outbox (full), a waiting write, a ping, a pong owed to its peer.
+    for (let i = 0; i < 4; i++) expect(a.conn.tryWrite(`q${i}`)).toBe('queued');
+    const waiting = a.conn.write('waits');
+    expect(a.conn.waitingWrites).toBe(1);
+    expect(a.conn.ping('from-a')).toBe(true);
+    a.peer.send(Opcode.Ping, Buffer.from('to-a'));
+    await waitUntil(() => a.rec.pings.length === 1, 'a to read the ping');
+    expect([a.conn.queuedFrames, a.conn.waitingWrites]).toEqual([4, 1]);
+    // b has none of it.
+    expect([b.conn.queuedFrames, b.conn.waitingWrites]).toEqual([0, 0]);
+    b.conn.write('only-b');
+    await b.peer.waitFrames(1);
+    await sleep(30);
+    expect(b.peer.frames.map((f) => [f.opcode, f.payload.toString()])).toEqual([[Opcode.Text, 'only-b']]);
+    // a fails and throws its backlog away; b keeps working with queues of its own.
+    a.conn.terminate();
+    await withTimeout(a.conn.closed, 'a closed');
+    await expect(waiting).rejects.toBeInstanceOf(ConnectionError);
+    b.conn.ping('from-b');
+    b.conn.write('again');
+    await b.peer.waitFrames(3);
+    expect(b.peer.frames.map((f) => [f.opcode, f.payload.toString()])).toEqual([
+      [Opcode.Text, 'only-b'],
+      [Opcode.Ping, 'from-b'],
+      [Opcode.Text, 'again'],
+    ]);
+    expect([b.conn.queuedFrames, b.conn.waitingWrites]).toEqual([0, 0]);
   });
 });
