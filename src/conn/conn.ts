@@ -265,7 +265,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #unsent = 0;
 
   #flushScheduled = false;
+  /** Inside #onData: writes made now are flushed when it returns, not in a nextTick of their own. */
+  #reading = false;
+  #flushAfterRead = false;
   #draining = false;
+  /** The 'drain' listener is added the first time the socket refuses more (most never do). */
+  #drainListener = false;
   #ended = false;
 
   // Reader.
@@ -342,7 +347,6 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     socket.setTimeout?.(0);
     (socket as Duplex & { [kConn]: Conn<D> })[kConn] = this;
     socket.on('data', Conn.#onSocketData);
-    socket.on('drain', Conn.#onSocketDrain);
     socket.on('end', Conn.#onSocketEnd);
     socket.on('close', Conn.#onSocketClose);
     socket.on('error', Conn.#onSocketErr);
@@ -693,14 +697,16 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.messagesOut++;
     if (!this.#flushScheduled && !this.#draining) {
       this.#flushScheduled = true;
-      process.nextTick(Conn.#flushConn, this);
+      if (this.#reading) this.#flushAfterRead = true;
+      else process.nextTick(Conn.#flushConn, this);
     }
   }
 
   #schedule(): void {
     if (!this.#flushScheduled && !this.#draining) {
       this.#flushScheduled = true;
-      process.nextTick(Conn.#flushConn, this);
+      if (this.#reading) this.#flushAfterRead = true;
+      else process.nextTick(Conn.#flushConn, this);
     }
   }
 
@@ -828,7 +834,13 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       ok = socket.writableLength < socket.writableHighWaterMark;
     }
     this.bytesOut += size;
-    if (!ok) this.#draining = true;
+    if (!ok) {
+      this.#draining = true;
+      if (!this.#drainListener) {
+        this.#drainListener = true;
+        socket.on('drain', Conn.#onSocketDrain);
+      }
+    }
     if (this.#waiters.length > 0) this.#admitWaiters();
     if (this.#closeSent) this.#afterCloseSent();
   }
@@ -859,7 +871,18 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.bytesIn += chunk.length;
     if (this.#inputDone) return;
     this.#parser.push(chunk);
-    this.#parse();
+    // What the handlers write while this chunk is parsed goes out in one write when it is done:
+    // a request/response exchange costs no nextTick per message.
+    this.#reading = true;
+    try {
+      this.#parse();
+    } finally {
+      this.#reading = false;
+    }
+    if (this.#flushAfterRead) {
+      this.#flushAfterRead = false;
+      if (this.#flushScheduled) this.#flush();
+    }
   }
 
   #parse(): void {

@@ -235,3 +235,26 @@ describe('after close', () => {
     expect(peer.dataFrames).toEqual([]);
   });
 });
+
+describe('replies written while a read is handled', () => {
+  it('go out in one socket write before the data event returns (no nextTick per message)', async () => {
+    const { conn, socket, peer } = await open({ transport: 'memory', handlers: { handleData: (c, d, isBinary) => void c.write(d, isBinary) } });
+    const writes = vi.spyOn(socket, 'write');
+    // Three messages in one chunk, as one TCP read would bring them.
+    const chunk = Buffer.concat([peer.frame(Opcode.Text, 'a'), peer.frame(Opcode.Text, 'bb'), peer.frame(Opcode.Binary, Buffer.from([1, 2, 3]))]);
+    socket.emit('data', chunk);
+    expect(writes).toHaveBeenCalledTimes(1);
+    const echoes = await peer.waitFrames(3);
+    expect(echoes.map((f) => [f.opcode, f.payload.toString('hex')])).toEqual([
+      [Opcode.Text, Buffer.from('a').toString('hex')],
+      [Opcode.Text, Buffer.from('bb').toString('hex')],
+      [Opcode.Binary, '010203'],
+    ]);
+    // A write from outside a read still waits for the end of the turn, batched with the next ones.
+    conn.write('x');
+    conn.write('y');
+    expect(writes).toHaveBeenCalledTimes(1);
+    await peer.waitFrames(5);
+    expect(writes).toHaveBeenCalledTimes(2);
+  });
+});
