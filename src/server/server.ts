@@ -7,7 +7,7 @@ import { CloseCode, Opcode } from '../protocol/constants.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
 import { compressShared, type DeflateParams } from '../protocol/permessage-deflate.js';
-import { ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
+import { ConnectionError, ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js';
 import {
   buildAcceptResponse,
@@ -197,6 +197,8 @@ export class Server<D = undefined> {
    * `req` is undefined when no request could be read (listen() only): garbage bytes (400), a
    * head over `maxHeaderSize` (431), a client too slow to send it (408). `error.message` starts
    * with the status text ("Bad Request: ...").
+   * A connection `listen()` could not accept at all (EMFILE, ENFILE) comes here too, with `req`
+   * undefined, no status, and the code `WS_ERR_SOCKET`; the server keeps listening.
    */
   handleUpgradeError(fn: (req: UpgradeRequest | undefined, error: WebSocketError) => void): this {
     this.#handleUpgradeError = fn;
@@ -324,6 +326,9 @@ export class Server<D = undefined> {
         if (options.host !== undefined) opts.host = options.host;
         net.listen(opts, () => {
           net.off('error', reject);
+          // From now on an 'error' is a failed accept (EMFILE, ENFILE…): the server keeps
+          // listening; report it rather than let an unhandled 'error' end the process.
+          net.on('error', this.#onAcceptError);
           resolve();
         });
       });
@@ -333,6 +338,16 @@ export class Server<D = undefined> {
     }
     return net.address() as AddressInfo;
   }
+
+  readonly #onAcceptError = (err: Error): void => {
+    const h = this.#handleUpgradeError;
+    if (h === undefined) return;
+    try {
+      h(undefined, new ConnectionError(ErrorCode.SocketError, `accepting a connection failed: ${err.message}`, { cause: err }));
+    } catch {
+      // nothing to tell
+    }
+  };
 
   /** The address we listen on (after `listen`). */
   address(): AddressInfo | undefined {
