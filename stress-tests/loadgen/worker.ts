@@ -127,6 +127,9 @@ class Client {
       host: opts.host,
       port: opts.port,
       noDelay: true,
+      // The server closes TCP first (see onControl): on its FIN, close the socket at once instead
+      // of Node's default of a shutdown() first, one syscall less per connection.
+      allowHalfOpen: true,
       // One reusable buffer for every socket of this worker: reads are dispatched one at a time
       // and parse() is synchronous, so no chunk outlives its callback.
       onread: { buffer: readBuffer, callback: (n: number) => this.onRead(n, readBuffer) },
@@ -139,6 +142,7 @@ class Client {
     socket.on('error', (err: Error) => {
       noteError(err.message);
     });
+    socket.on('end', destroyOnEnd);
     socket.on('close', () => this.onClose());
   }
 
@@ -343,6 +347,10 @@ class Client {
     if (prev === State.Open && !stopping && opts.mode !== 'conn-churn') closedEarly++;
     onConnClosed(this);
   }
+}
+
+function destroyOnEnd(this: net.Socket): void {
+  this.destroy();
 }
 
 function headerLength(b1: number): number {
