@@ -66,8 +66,12 @@ export class Channel<T> implements AsyncIterable<T> {
     return true;
   }
 
-  /** Wait for room, then put `value` in. Rejects when the channel closes or `signal` aborts. */
+  /**
+   * Wait for room, then put `value` in. Rejects when the channel closes or `signal` aborts; with a
+   * signal already aborted it rejects at once and sends nothing, even when there is room.
+   */
   send(value: T, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     if (this.trySend(value)) return Promise.resolve();
     return this.#wait(this.#senders, value, signal) as Promise<unknown> as Promise<void>;
@@ -84,8 +88,12 @@ export class Channel<T> implements AsyncIterable<T> {
     return value;
   }
 
-  /** Wait for a value. Rejects when the channel is closed and empty, or `signal` aborts. */
+  /**
+   * Wait for a value. Rejects when the channel is closed and empty, or `signal` aborts; with a
+   * signal already aborted it rejects at once and takes nothing, even when a value is waiting.
+   */
   receive(signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#count > 0) return Promise.resolve(this.tryReceive()!);
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     return this.#wait(this.#receivers, undefined, signal) as Promise<T>;

@@ -244,6 +244,16 @@ describe('AbortSignal', () => {
     expectError(await rejectionOf(empty.receive(AbortSignal.abort())), ConnectionError, ErrorCode.Aborted, undefined, 'aborted');
   });
 
+  it('a signal already aborted sends and takes nothing, even with room or a value waiting', async () => {
+    const ch = new Channel<number>(2);
+    expectError(await rejectionOf(ch.send(1, AbortSignal.abort())), ConnectionError, ErrorCode.Aborted, undefined, 'aborted');
+    expect(ch.length).toBe(0);
+    ch.trySend(7);
+    expectError(await rejectionOf(ch.receive(AbortSignal.abort())), ConnectionError, ErrorCode.Aborted, undefined, 'aborted');
+    expect(ch.length).toBe(1);
+    expect(ch.tryReceive()).toBe(7);
+  });
+
   it('a wait that completes first is not affected by a later abort', async () => {
     const ch = new Channel<number>(1);
     const ac = new AbortController();
