@@ -1082,7 +1082,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#closeReceived = parsed;
     if (this.#state === 'open') {
       // Echo the status code (§5.5.1); an empty body is answered with an empty body.
-      const body = parsed.code === CloseCode.NoStatusReceived ? EMPTY : encodeClosePayload(parsed.code);
+      // (The code was checked by parseClosePayload: two bytes, no encoder checks needed.)
+      const body = parsed.code === CloseCode.NoStatusReceived ? EMPTY : Buffer.from([parsed.code >> 8, parsed.code & 0xff]);
       this.#startClose(body, false);
     } else if (this.#closeSent) {
       this.#afterCloseSent();

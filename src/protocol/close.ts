@@ -24,6 +24,7 @@ export function parseClosePayload(payload: Uint8Array): ClosePayload | ProtocolE
   if (!isValidWireCloseCode(code)) {
     return new ProtocolError(ErrorCode.InvalidCloseCode, `invalid close code ${code}`, CloseCode.ProtocolError);
   }
+  if (payload.length === 2) return { code, reason: '' };
   const reasonBytes = payload.subarray(2);
   if (!isUtf8(reasonBytes)) {
     return new ProtocolError(ErrorCode.InvalidUtf8, 'close reason is not valid UTF-8', CloseCode.InvalidPayloadData);

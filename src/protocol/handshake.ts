@@ -75,6 +75,8 @@ function joined(value: string | string[] | undefined): string | undefined {
 
 /** Does the comma-separated list `value` contain `token` (lower case; compared ASCII case-insensitively)? */
 export function hasToken(value: string | string[] | undefined, token: string): boolean {
+  // The usual case, one value that is the token itself ("Upgrade", "websocket"): no split.
+  if (typeof value === 'string' && value.length === token.length && value.toLowerCase() === token) return true;
   const s = joined(value);
   if (s === undefined) return false;
   for (const part of s.split(',')) {
