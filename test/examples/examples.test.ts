@@ -51,3 +51,17 @@ describe('examples/rtt (npm run example:rtt)', () => {
     expect(r.out).toMatch(/built-in conn\.rtt: [\d.]+ ms/);
   });
 });
+
+describe('examples/jobs (npm run example:jobs)', () => {
+  it('every job is answered in order, and the per-connection Channel never holds more than its capacity', async () => {
+    const r = await runScript('examples/jobs/main.js', ['--jobs', '30', '--capacity', '3']);
+    expect(r.code, r.out).toBe(0);
+    const replies = [...r.out.matchAll(/client: done: JOB (\d+)/g)].map((m) => Number(m[1]));
+    expect(replies).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(r.out).toMatch(/client: 30 replies in order/);
+    const m = /server: the job queue held at most (\d+) of 3 jobs/.exec(r.out);
+    expect(m, r.out).not.toBeNull();
+    // 30 jobs sent at once to a worker that takes 10 ms each: the queue fills, and stops there.
+    expect(Number(m![1])).toBe(3);
+  });
+});
