@@ -342,9 +342,11 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       allowRsv1: init.deflate !== undefined,
     });
 
-    const socket = init.socket as Duplex & { setNoDelay?: (v: boolean) => void; setTimeout?: (ms: number) => void };
+    const socket = init.socket as Duplex & { setNoDelay?: (v: boolean) => void; setTimeout?: (ms: number) => void; timeout?: number };
     socket.setNoDelay?.(true);
-    socket.setTimeout?.(0);
+    // An idle timeout set before us (an http server's `timeout`, say) must not end a quiet
+    // WebSocket; the keepalive is ours to run. (Only when one is set: clearing costs a timer call.)
+    if (socket.timeout) socket.setTimeout?.(0);
     (socket as Duplex & { [kConn]: Conn<D> })[kConn] = this;
     socket.on('data', Conn.#onSocketData);
     socket.on('end', Conn.#onSocketEnd);

@@ -35,6 +35,21 @@ function echoServer(): Server {
 }
 
 describe('attach() to node:http', () => {
+  it("an idle timeout the http server put on its sockets does not end a quiet WebSocket", async () => {
+    const http = createHttp();
+    http.setTimeout(150); // every accepted socket gets a 150 ms idle timeout
+    const port = await listen(http);
+    echoServer().attach(http);
+    const conn = await connect(`ws://127.0.0.1:${port}`);
+    // Quiet for well past the http timeout: the connection must still be open and working.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(conn.state).toBe('open');
+    await conn.write('still here');
+    const reply = await withTimeout(conn[Symbol.asyncIterator]().next(), 2000, 'the echo');
+    expect(reply.value?.data.toString()).toBe('still here');
+    await conn.close();
+  });
+
   it('serves WebSocket upgrades while normal requests are still served', async () => {
     const http = createHttp((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
