@@ -258,3 +258,24 @@ describe('replies written while a read is handled', () => {
     expect(writes).toHaveBeenCalledTimes(2);
   });
 });
+
+describe('the outbox across turns', () => {
+  it('small and big batches in turn: every message once, in order, nothing left behind or sent twice', async () => {
+    const { conn, peer } = await open();
+    const sent: string[] = [];
+    let n = 0;
+    // 3, then 100 (a big batch gives its slots back), then 2, then 5 (reusing slots of earlier turns).
+    for (const batch of [3, 100, 2, 5, 1]) {
+      for (let i = 0; i < batch; i++) {
+        const m = `m${n++}`;
+        sent.push(m);
+        expect(conn.tryWrite(m)).toBe('queued');
+      }
+      expect(conn.queuedFrames).toBe(batch);
+      await peer.waitFrames(sent.length);
+      expect(conn.queuedFrames).toBe(0);
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    expect(peer.dataFrames.map((f) => f.payload.toString())).toEqual(sent);
+  });
+});
