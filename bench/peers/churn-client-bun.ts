@@ -9,8 +9,10 @@
 // of CPU per connection in this scenario, which caps it at ~0.7× ws's time whatever the server
 // (see bench/RESULTS.md, "Connection churn"). Bun's sockets cost less per connection, so with this
 // client the servers, not the client, set the time. It does what the Node generator's conn-churn
-// mode does, byte for byte on the wire (same request, same masked frames, same close), and prints
+// mode does, byte for byte on the wire (it builds them with the same functions), and prints
 // one JSON line in the same shape (`churn.totalMs`, `churn.complete`, `opened`, `failed`).
+
+import { Opcode, checkHandshakeResponse, encodeClientFrame, handshakeRequest, headerLength } from '../../stress-tests/loadgen/frames.ts';
 
 const argv = process.argv.slice(2);
 function arg(names: string[], fallback: string): string {
@@ -36,27 +38,12 @@ const limitMs = duration(arg(['-T', '--duration'], '120s'));
 const text = arg(['-m', '--message'], 'hello world!!13212312!');
 if (!Number.isInteger(port) || port <= 0) throw new Error('--port P is required');
 
-// ---- what goes on the wire (as stress-tests/loadgen/frames.ts builds it) ---------------------
+// ---- what goes on the wire: the load generator's own request and frames -----------------
 
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='; // RFC 6455 §1.3
-const MASK = [0x37, 0xfa, 0x21, 0x3d];
-const request = Buffer.from(
-  `GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  'latin1',
-);
-function masked(opcode: number, payload: Uint8Array): Buffer {
-  if (payload.length > 125) throw new Error('messages over 125 bytes are not supported here');
-  const f = Buffer.alloc(6 + payload.length);
-  f[0] = 0x80 | opcode;
-  f[1] = 0x80 | payload.length;
-  for (let i = 0; i < 4; i++) f[2 + i] = MASK[i]!;
-  for (let i = 0; i < payload.length; i++) f[6 + i] = payload[i]! ^ MASK[i & 3]!;
-  return f;
-}
-const dataFrame = masked(0x1, Buffer.from(text));
-const closeFrame = masked(0x8, Uint8Array.of(0x03, 0xe8)); // 1000
+if (Buffer.byteLength(text) > 125) throw new Error('messages over 125 bytes are not supported here');
+const request = handshakeRequest(host, port, '/', false);
+const dataFrame = encodeClientFrame(Opcode.Text, Buffer.from(text));
+const closeFrame = encodeClientFrame(Opcode.Close, Uint8Array.of(0x03, 0xe8)); // 1000
 
 // ---- connections ---------------------------------------------------------------------------
 
@@ -87,11 +74,6 @@ let doneAt = 0;
 
 function fail(reason: string): void {
   if (firstError === '') firstError = reason;
-}
-
-function headerLength(b1: number): number {
-  const len7 = b1 & 0x7f;
-  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);
 }
 
 /** Counts whole data messages in bytes; answers nothing (the server does not ping here). */
@@ -167,9 +149,9 @@ function open(): void {
             }
             return;
           }
-          const head = s.head.slice(0, end);
-          if (!head.startsWith('HTTP/1.1 101') || !head.includes(ACCEPT)) {
-            fail(`handshake refused: ${head.split('\r\n')[0]}`);
+          const checked = checkHandshakeResponse(s.head.slice(0, end));
+          if (!checked.ok) {
+            fail(checked.reason);
             sock.terminate();
             return;
           }

@@ -84,6 +84,12 @@ export interface HandshakeResult {
   clientWindowBits: number;
 }
 
+/** Length of a frame header (2 to 14 bytes) from its second byte. */
+export function headerLength(b1: number): number {
+  const len7 = b1 & 0x7f;
+  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);
+}
+
 /** Checks a complete response head (up to, not including, the blank line). */
 export function checkHandshakeResponse(head: string): HandshakeResult {
   const lines = head.split('\r\n');

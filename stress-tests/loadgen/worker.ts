@@ -17,6 +17,7 @@ import {
   deflateMessage,
   encodeClientFrame,
   handshakeRequest,
+  headerLength,
   repeatFrame,
 } from './frames.js';
 import {
@@ -351,11 +352,6 @@ class Client {
 
 function destroyOnEnd(this: net.Socket): void {
   this.destroy();
-}
-
-function headerLength(b1: number): number {
-  const len7 = b1 & 0x7f;
-  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);
 }
 
 function payloadLength(b: Buffer, i: number): number {
