@@ -270,7 +270,6 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #flushScheduled = false;
   /** Inside #onData: writes made now are flushed when it returns, not in a nextTick of their own. */
   #reading = false;
-  #flushAfterRead = false;
   #draining = false;
   /** The 'drain' listener is added the first time the socket refuses more (most never do). */
   #drainListener = false;
@@ -703,18 +702,14 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#qTime[t] = this.#draining ? performance.now() : 0;
     this.#qBytes += length;
     this.messagesOut++;
-    if (!this.#flushScheduled && !this.#draining) {
-      this.#flushScheduled = true;
-      if (this.#reading) this.#flushAfterRead = true;
-      else process.nextTick(Conn.#flushConn, this);
-    }
+    this.#schedule();
   }
 
   #schedule(): void {
     if (!this.#flushScheduled && !this.#draining) {
       this.#flushScheduled = true;
-      if (this.#reading) this.#flushAfterRead = true;
-      else process.nextTick(Conn.#flushConn, this);
+      // While a read is handled, #onData flushes when it is done.
+      if (!this.#reading) process.nextTick(Conn.#flushConn, this);
     }
   }
 
@@ -893,10 +888,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     } finally {
       this.#reading = false;
     }
-    if (this.#flushAfterRead) {
-      this.#flushAfterRead = false;
-      if (this.#flushScheduled) this.#flush();
-    }
+    // (A flush already pending in a nextTick goes now too; that tick then finds nothing to do.)
+    if (this.#flushScheduled) this.#flush();
   }
 
   #parse(): void {
