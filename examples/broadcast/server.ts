@@ -22,7 +22,7 @@ export interface BroadcastOptions {
 }
 
 export interface BroadcastDemo {
-  server: Server<{ joined: number }>;
+  server: Server<{ joined: number; agent: string }>;
   http: HttpServer;
   url: string;
   close(): Promise<void>;
@@ -30,7 +30,7 @@ export interface BroadcastDemo {
 
 export async function startBroadcastServer(options: BroadcastOptions = {}): Promise<BroadcastDemo> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const server = new Server<{ joined: number }>({
+  const server = new Server<{ joined: number; agent: string }>({
     overflow: 'drop-oldest',
     maxQueuedFrames: 64,
     maxQueuedBytes: 64 * 1024,
@@ -41,11 +41,12 @@ export async function startBroadcastServer(options: BroadcastOptions = {}): Prom
     deflate: { mode: 'shared' },
   });
   server
-    .handleUpgrade(() => ({ data: { joined: Date.now() } }))
+    // The request (an UpgradeRequest) is there to decide on; here it only names the client.
+    .handleUpgrade((req) => ({ data: { joined: Date.now(), agent: String(req.headers['user-agent'] ?? 'no User-Agent') } }))
     .handleOpen((conn) => {
       conn.subscribe('ticks');
       const ext = conn.extensions ? `, ${conn.extensions}` : '';
-      log(`client ${conn.id} joined from ${conn.remoteAddress} (${server.clientCount} connected${ext})`);
+      log(`client ${conn.id} joined from ${conn.remoteAddress}, ${conn.data.agent} (${server.clientCount} connected${ext})`);
     })
     .handleData((conn, data, isBinary) => {
       // The page measures its round-trip time with an application-level ping (browsers cannot

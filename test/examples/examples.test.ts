@@ -41,6 +41,26 @@ describe('examples/broadcast (npm start)', () => {
   });
 });
 
+describe('examples/broadcast: the upgrade request', () => {
+  it("names each client by the User-Agent of its request (handleUpgrade's UpgradeRequest)", async () => {
+    const { startBroadcastServer } = await import('../../examples/broadcast/server.js');
+    const lines: string[] = [];
+    const demo = await startBroadcastServer({ port: 0, interval: 1000, log: (l: string) => lines.push(l) });
+    try {
+      const a = await connect(demo.url, { headers: { 'User-Agent': 'wschan-test/1' } });
+      const b = await connect(demo.url);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(lines.filter((l) => l.includes(' joined from '))).toEqual([
+        expect.stringMatching(/^client \d+ joined from 127\.0\.0\.1, wschan-test\/1 \(1 connected/),
+        expect.stringMatching(/^client \d+ joined from 127\.0\.0\.1, no User-Agent \(2 connected/),
+      ]);
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await demo.close();
+    }
+  });
+});
+
 describe('examples/rtt (npm run example:rtt)', () => {
   it('pings every client with an 8-byte timestamp and logs the RTT from handlePong', async () => {
     const r = await runScript('examples/rtt/main.js', ['--seconds', '1.5', '--interval', '300', '--clients', '2'], { env: { PORT: '0' } });
