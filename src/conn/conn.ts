@@ -8,6 +8,7 @@ import { MessageAssembler, type Inflater } from '../protocol/message-assembler.j
 import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { Channel } from './channel.js';
+import { Deadlines, type Deadline } from './deadlines.js';
 
 export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -141,6 +142,9 @@ const MAX_PENDING_PONGS = 16;
 /** Drop-oldest: compact the outbox once this many dropped slots lead it. */
 const COMPACT_AT = 1024;
 const EMPTY = Buffer.alloc(0);
+// The echoed bodies of the usual Close frames (only ever read: copied into the batch).
+const CLOSE_NORMAL = Buffer.from([0x03, 0xe8]);
+const CLOSE_GOING_AWAY = Buffer.from([0x03, 0xe9]);
 // Shared empty queues: a connection makes its own arrays on its first push, so an idle connection
 // holds none (10 arrays were 320 B of its ~1.3 KiB). Only the marked sites push, after swapping
 // the shared one for a new array; nothing else may write to these.
@@ -284,7 +288,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #error: WebSocketError | undefined;
 
   // Timers.
-  #closeTimer: NodeJS.Timeout | undefined;
+  /** The closing handshake's deadline (closeTimeout), in the list shared by connections with the same timeout. */
+  #closeDeadline: Deadline<Conn<any>> | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
   #pingPayload: Buffer | undefined;
@@ -303,6 +308,20 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   static #onSocketClose: (this: Duplex) => void;
   static #onSocketErr: (this: Duplex, err: Error) => void;
   static #flushConn: (conn: Conn<unknown>) => void;
+  /** One deadline list per closeTimeout value in use (a server's connections share one). */
+  static #deadlineLists = new Map<number, Deadlines<Conn<any>>>();
+  static #lastDeadlines: Deadlines<Conn<any>> | undefined;
+  static #closeDeadlines(timeout: number): Deadlines<Conn<any>> {
+    const last = Conn.#lastDeadlines;
+    if (last !== undefined && last.timeout === timeout) return last;
+    let list = Conn.#deadlineLists.get(timeout);
+    if (list === undefined) {
+      list = new Deadlines<Conn<any>>(timeout, (conn) => conn.#onCloseTimeout());
+      Conn.#deadlineLists.set(timeout, list);
+    }
+    Conn.#lastDeadlines = list;
+    return list;
+  }
   static {
     const of = (socket: Duplex): Conn<unknown> => (socket as Duplex & { [kConn]: Conn<unknown> })[kConn];
     this.#onSocketData = function (chunk) {
@@ -351,7 +370,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     if (socket.timeout) socket.setTimeout?.(0);
     (socket as Duplex & { [kConn]: Conn<D> })[kConn] = this;
     socket.on('data', Conn.#onSocketData);
-    socket.on('end', Conn.#onSocketEnd);
+    // A socket that allows no half-open connection (net's default, and listen()'s) ends itself
+    // when the peer's FIN arrives; only a half-open-capable duplex needs our 'end' listener (a
+    // second listener next to net's own would cost an array per socket and a copy per 'end').
+    if ((socket as Duplex & { allowHalfOpen?: boolean }).allowHalfOpen !== false) socket.on('end', Conn.#onSocketEnd);
     socket.on('close', Conn.#onSocketClose);
     socket.on('error', Conn.#onSocketErr);
     if (o.pingInterval > 0) this.#startKeepalive();
@@ -686,20 +708,25 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   #enqueue(data: Buffer | string, flags: number, length: number): void {
-    if (this.#qData === NO_DATA) {
-      // push site: the first message of this connection (or the first after a discard)
-      this.#qData = [];
-      this.#qFlags = [];
-      this.#qLen = [];
-      this.#qTime = [];
-    }
-    const t = this.#qTail++;
-    this.#qData[t] = data;
-    this.#qFlags[t] = flags;
-    this.#qLen[t] = length;
     // Only a blocked writer keeps messages past this turn of the event loop, so only then is the
     // time worth reading (for oldestQueuedAge).
-    this.#qTime[t] = this.#draining ? performance.now() : 0;
+    const time = this.#draining ? performance.now() : 0;
+    if (this.#qData === NO_DATA) {
+      // push site: the first message of this connection (or the first after a discard). Arrays of
+      // one element: a request/response connection never holds more, and `[]` would grow to 17
+      // slots on the first store (~600 B more per connection, allocated and, for a live one, kept).
+      this.#qData = [data];
+      this.#qFlags = [flags];
+      this.#qLen = [length];
+      this.#qTime = [time];
+      this.#qTail = 1;
+    } else {
+      const t = this.#qTail++;
+      this.#qData[t] = data;
+      this.#qFlags[t] = flags;
+      this.#qLen[t] = length;
+      this.#qTime[t] = time;
+    }
     this.#qBytes += length;
     this.messagesOut++;
     this.#schedule();
@@ -729,6 +756,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #flush(): void {
     this.#flushScheduled = false;
     if (this.#ended || this.#draining || this.#state === 'closed') return;
+    if (this.#socket.readableEnded) {
+      // The peer's FIN has come (see the 'end' listener in the constructor): the socket is ending
+      // and takes no more writes. What is queued stays, and is counted as unsent when it closes.
+      this.#ended = true;
+      return;
+    }
     const masked = this.role === 'client';
     const deflate = this.#deflate;
     const pongs = this.#pongs;
@@ -1090,7 +1123,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     if (this.#state === 'open') {
       // Echo the status code (§5.5.1); an empty body is answered with an empty body.
       // (The code was checked by parseClosePayload: two bytes, no encoder checks needed.)
-      const body = parsed.code === CloseCode.NoStatusReceived ? EMPTY : Buffer.from([parsed.code >> 8, parsed.code & 0xff]);
+      const c = parsed.code;
+      const body = c === CloseCode.NoStatusReceived ? EMPTY : c === CloseCode.NormalClosure ? CLOSE_NORMAL : c === CloseCode.GoingAway ? CLOSE_GOING_AWAY : Buffer.from([c >> 8, c & 0xff]);
       this.#startClose(body, false);
     } else if (this.#closeSent) {
       this.#afterCloseSent();
@@ -1155,8 +1189,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       this.#unsent += waiters.length;
       for (const w of waiters) w.reject(reject);
     }
-    this.#closeTimer = setTimeout(() => this.#onCloseTimeout(), this.#opts.closeTimeout);
-    this.#closeTimer.unref?.();
+    this.#closeDeadline = Conn.#closeDeadlines(this.#opts.closeTimeout).add(this);
     if (!this.#draining) this.#flush();
   }
 
@@ -1202,7 +1235,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#inputDone = true;
-    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    if (this.#closeDeadline !== undefined) {
+      Conn.#closeDeadlines(this.#opts.closeTimeout).delete(this.#closeDeadline);
+      this.#closeDeadline = undefined;
+    }
+    this.#closeFrame = undefined;
+    this.#parser.release();
     this.#stopKeepalive();
     const waiters = this.#waiters;
     this.#waiters = NO_WAITERS;

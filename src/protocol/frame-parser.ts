@@ -94,6 +94,17 @@ export class FrameParser {
     this.#allowRsv1 = options.allowRsv1;
   }
 
+  /**
+   * Let go of every buffer held (the last chunk, the last payload, a partial payload), for a
+   * connection that is over. Parsing after this is undefined.
+   */
+  release(): void {
+    this.#buf = EMPTY;
+    this.#pos = 0;
+    this.#partial = EMPTY;
+    this.payload = EMPTY;
+  }
+
   /** Bytes held that do not yet make a frame (for accounting). */
   get buffered(): number {
     return this.#buf.length - this.#pos + this.#filled;
@@ -159,6 +170,9 @@ export class FrameParser {
       if (avail === 0 && buf !== EMPTY) {
         this.#buf = EMPTY;
         this.#pos = 0;
+        // The caller is done with the last frame when it asks for the next one: its payload view
+        // would keep the chunk alive as well.
+        this.payload = EMPTY;
       }
       return ParseStatus.NeedMore;
     }

@@ -130,7 +130,7 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): ValidatedUpgrad
       headers: { Allow: 'GET' },
     });
   }
-  if (req.httpVersion !== undefined) {
+  if (req.httpVersion !== undefined && req.httpVersion !== '1.1') {
     const m = /^(\d+)(?:\.(\d+))?$/.exec(req.httpVersion);
     const major = m ? Number(m[1]) : 0;
     const minor = m && m[2] !== undefined ? Number(m[2]) : 0;

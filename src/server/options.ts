@@ -41,7 +41,7 @@ export const ConnOptionsSchema = {
   inboxSize: Type.Integer({ minimum: 1, default: d.inboxSize, description: 'Messages buffered for a slow handler or iterator before the socket is paused' }),
   pingInterval: Type.Integer({ minimum: 0, default: d.pingInterval, description: 'Send a keepalive ping every N ms (0: never)' }),
   pongTimeout: Type.Integer({ minimum: 1, default: d.pongTimeout, description: 'End the connection (1006) when a keepalive ping is unanswered this long' }),
-  closeTimeout: Type.Integer({ minimum: 1, default: d.closeTimeout, description: 'Longest wait for the closing handshake before TCP is destroyed' }),
+  closeTimeout: Type.Integer({ minimum: 1, default: d.closeTimeout, description: 'Longest wait for the closing handshake before TCP is destroyed (checked every quarter of it: the wait ends within 1.25x closeTimeout)' }),
 };
 
 export const ServerOptionsSchema = Type.Object(

@@ -14,7 +14,9 @@ export class PendingHandshake {
   since = 0;
   /** listen(): the request head being read, and the socket's 'data' listener feeding it. */
   reader: RequestHeadReader | undefined;
-  onData: ((chunk: Buffer) => void) | undefined = undefined;
+  onData: ((this: Duplex, chunk: Buffer) => void) | undefined = undefined;
+  /** listen(): the server reading the head (the 'data' listener is shared by all sockets). */
+  owner: unknown = undefined;
   /** Set once the request is read, while handleUpgrade decides. */
   req: UpgradeRequest | undefined = undefined;
   /** listen(): the socket was paused while handleUpgrade decides (it must be resumed after). */

@@ -98,6 +98,8 @@ export interface ServerStats {
   closedForSlowness: number;
 }
 
+/** On a listen() socket while its request head is read: its PendingHandshake. */
+const kPending = Symbol('wschan.pending');
 const STATUS_TEXT: Record<number, string> = { 404: 'Not Found', 403: 'Forbidden', 503: 'Service Unavailable' };
 
 /**
@@ -382,10 +384,22 @@ export class Server<D = undefined> {
       return;
     }
     const p = new PendingHandshake(socket, new RequestHeadReader(this.#headLimits));
-    p.onData = (chunk: Buffer) => this.#onHeadData(p, chunk);
+    p.owner = this;
+    p.onData = Server.#onSocketHeadData;
+    (socket as Socket & { [kPending]?: PendingHandshake })[kPending] = p;
     socket.on('data', p.onData);
     this.#pending.add(p);
   };
+
+  // One 'data' listener for the request heads of all sockets, instead of a closure per connection:
+  // the socket points to its PendingHandshake, which points to its server.
+  static #onSocketHeadData: (this: Duplex, chunk: Buffer) => void;
+  static {
+    this.#onSocketHeadData = function (chunk) {
+      const p = (this as Duplex & { [kPending]?: PendingHandshake })[kPending];
+      if (p !== undefined) (p.owner as Server<unknown>).#onHeadData(p, chunk);
+    };
+  }
 
   /** listen(): bytes of a request head. Once it is whole, the socket goes to the handshake. */
   #onHeadData(p: PendingHandshake, chunk: Buffer): void {
@@ -393,6 +407,7 @@ export class Server<D = undefined> {
     if (r === undefined) return;
     const socket = p.socket as Socket;
     socket.off('data', p.onData!);
+    (socket as Socket & { [kPending]?: PendingHandshake })[kPending] = undefined;
     p.reader = undefined;
     p.onData = undefined;
     if (!r.ok) {
@@ -531,6 +546,9 @@ export class Server<D = undefined> {
       }
       const extensions = deflate !== undefined ? formatExtensions([deflate.response]) : undefined;
       socket.write(buildAcceptResponse({ key: v.key, protocol, extensions, headers: extraHeaders }));
+      // The Conn's own 'error' listener replaces ours: removed first, so the socket never holds
+      // two (which would make EventEmitter allocate a listener array per connection).
+      socket.off('error', swallow);
       conn = new Conn<D>({
         socket,
         role: 'server',
@@ -544,10 +562,10 @@ export class Server<D = undefined> {
         topics: this.#topics,
       });
     } catch (err) {
+      if (socket.listenerCount('error') === 0) socket.on('error', swallow);
       this.#refuse(req, socket, toHandshakeError(err));
       return undefined;
     }
-    socket.off('error', swallow);
     this.#conns.add(conn);
     // A paused socket with no head bytes: the Conn's 'data' listener does not resume it (with
     // head bytes, the Conn pauses and resumes it itself once they are parsed).
@@ -575,6 +593,7 @@ export class Server<D = undefined> {
     }
     // listen(): the request head did not arrive in time.
     if (p.onData !== undefined) socket.off('data', p.onData);
+    (socket as Duplex & { [kPending]?: PendingHandshake })[kPending] = undefined;
     p.onData = undefined;
     p.reader = undefined;
     // A peer that left without a request: nothing to answer or report.
