@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { acceptKeyOf24 } from './accept-key.js';
 import { WEBSOCKET_GUID } from './constants.js';
 import { ErrorCode, HandshakeError, WebSocketError } from './errors.js';
 import { isToken, parseExtensions } from './extensions.js';
@@ -17,8 +18,14 @@ import type { ExtensionOffer } from './extensions.js';
 // createHash().update().digest() (Node 20.20, x64). Older Node 20 releases lack it.
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash;
 
-/** RFC 6455 §1.3/§4.2.2: base64(SHA-1(key + GUID)), the value of `Sec-WebSocket-Accept`. */
+/**
+ * RFC 6455 §1.3/§4.2.2: base64(SHA-1(key + GUID)), the value of `Sec-WebSocket-Accept`. A key of
+ * 24 ASCII characters (every valid one) is hashed in JavaScript (accept-key.ts: it cost 2% less
+ * server CPU than node:crypto in the churn benchmark); any other string goes to node:crypto.
+ */
 export function computeAcceptKey(key: string): string {
+  const fast = acceptKeyOf24(key);
+  if (fast !== undefined) return fast;
   if (oneShotHash !== undefined) return oneShotHash('sha1', key + WEBSOCKET_GUID, 'base64');
   return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
 }
