@@ -53,6 +53,7 @@ export interface RequestHeadLimits {
 /** As Apache's LimitRequestFields: browsers send 10-20 fields; proxies add a few. */
 export const DEFAULT_MAX_HEADER_FIELDS = 100;
 
+const EMPTY = Buffer.alloc(0);
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -95,8 +96,10 @@ export class RequestHeadReader {
     let lineStart = this.#lineStart;
     let i = 0;
     while (i < scanEnd) {
-      const lf = chunk.indexOf(LF, i);
-      if (lf === -1 || lf >= scanEnd) break;
+      // A plain loop: Buffer#indexOf is a native call per line, which cost more than the scan.
+      let lf = i;
+      while (lf < scanEnd && chunk[lf] !== LF) lf++;
+      if (lf >= scanEnd) break;
       const before = lf > 0 ? chunk[lf - 1]! : this.#prev;
       if (before !== CR) return this.#fail(400, 'Bad Request', 'a line ends with a bare LF (expected CRLF)');
       const at = base + lf;
@@ -128,7 +131,7 @@ export class RequestHeadReader {
     // The head without its final empty line: field lines each end with CRLF.
     const parsed = parseRequestHead(all.toString('latin1', this.#start, end - 2), this.#maxFields);
     if (parsed instanceof HandshakeError) return { ok: false, error: parsed };
-    return { ok: true, request: parsed, head: all.subarray(end) };
+    return { ok: true, request: parsed, head: end === all.length ? EMPTY : all.subarray(end) };
   }
 
   #fail(status: number, text: string, reason: string): RequestHeadResult {
@@ -166,13 +169,14 @@ export function parseRequestHead(text: string, maxFields = DEFAULT_MAX_HEADER_FI
   const sp1 = text.indexOf(' ');
   const sp2 = sp1 === -1 ? -1 : text.indexOf(' ', sp1 + 1);
   if (sp1 <= 0 || sp2 === -1 || sp2 >= eol || sp2 === sp1 + 1) return badRequest('malformed request line');
-  const method = text.slice(0, sp1);
-  if (!isToken(method)) return badRequest('malformed request line: the method is not a token');
+  // (The usual method, target and version are constants: no new string for them per request.)
+  const method = sp1 === 3 && text.startsWith('GET') ? 'GET' : text.slice(0, sp1);
+  if (method !== 'GET' && !isToken(method)) return badRequest('malformed request line: the method is not a token');
   for (let i = sp1 + 1; i < sp2; i++) {
     const c = text.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) return badRequest('malformed request line: invalid character in the request target');
   }
-  const url = text.slice(sp1 + 1, sp2);
+  const url = sp2 === sp1 + 2 && text.charCodeAt(sp1 + 1) === 0x2f ? '/' : text.slice(sp1 + 1, sp2);
   // RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT (case-sensitive).
   const v = sp2 + 1;
   if (
@@ -184,7 +188,7 @@ export function parseRequestHead(text: string, maxFields = DEFAULT_MAX_HEADER_FI
   ) {
     return badRequest('malformed request line: the HTTP version');
   }
-  const httpVersion = text.slice(v + 5, eol);
+  const httpVersion = text.charCodeAt(v + 5) === 0x31 && text.charCodeAt(v + 7) === 0x31 ? '1.1' : text.slice(v + 5, eol);
   // RFC 9110 §6.2: a server can refuse another major version with 505. A request-line in
   // HTTP/1 syntax claiming another major version (e.g. HTTP/2's "PRI * HTTP/2.0" preface) is
   // not one we can answer in kind.
@@ -226,7 +230,7 @@ export function parseRequestHead(text: string, maxFields = DEFAULT_MAX_HEADER_FI
     }
     const value = text.slice(vs, ve);
     rawHeaders.push(name, value);
-    const key = name.toLowerCase();
+    const key = knownName(text, pos, colon) ?? name.toLowerCase();
     const prev = headers[key];
     if (prev === undefined) {
       headers[key] = value;
@@ -243,6 +247,50 @@ export function parseRequestHead(text: string, maxFields = DEFAULT_MAX_HEADER_FI
     return headError(431, 'Request Header Fields Too Large', `more than ${maxFields} header fields`);
   }
   return { method, url, httpVersion, headers, rawHeaders };
+}
+
+/**
+ * The lower-case name of a field that every handshake carries, when `text[start, end)` is one of
+ * them in any case: a constant (no new string per request, and V8 stores a known key faster).
+ * Undefined for any other name.
+ */
+function knownName(text: string, start: number, end: number): string | undefined {
+  let name: string;
+  switch (end - start) {
+    case 4:
+      name = 'host';
+      break;
+    case 6:
+      name = 'origin';
+      break;
+    case 7:
+      name = 'upgrade';
+      break;
+    case 10:
+      name = text.charCodeAt(start) === 0x55 || text.charCodeAt(start) === 0x75 ? 'user-agent' : 'connection';
+      break;
+    case 17:
+      name = 'sec-websocket-key';
+      break;
+    case 21:
+      name = 'sec-websocket-version';
+      break;
+    case 22:
+      name = 'sec-websocket-protocol';
+      break;
+    case 24:
+      name = 'sec-websocket-extensions';
+      break;
+    default:
+      return undefined;
+  }
+  for (let i = 0; i < name.length; i++) {
+    // ASCII case-insensitive: setting 0x20 lower-cases a letter and leaves '-' (0x2d) as it is.
+    // Only letters and '-' occur in these names, and a non-letter that matches under 0x20 ('\r'
+    // for '-'...) is not a tchar, which the caller has checked already.
+    if ((text.charCodeAt(start + i) | 0x20) !== name.charCodeAt(i)) return undefined;
+  }
+  return name;
 }
 
 function isDigit(c: number): boolean {

@@ -173,6 +173,15 @@ describe('RequestHeadReader: repeated fields', () => {
     });
   });
 
+  it('lower-cases every name, including names as long as a handshake field that are not one (the known-name shortcut)', () => {
+    const names = ['HOST', 'Origin', 'UpGrAdE', 'Connection', 'User-Agent', 'Keep-Alive', 'X-Customs1', 'SEC-WEBSOCKET-KEY', 'Sec-WebSocket-Version',
+      'Sec-WebSocket-Protocol', 'Sec-WebSocket-Extensions', 'Sec-WebSocket-Kex', 'Xost', 'Originn', 'Upgradf', 'Sec-WebSocket-Versio1', 'Sec-WebSocket-Protocoi', 'Sec-WebSocket-Extension5'];
+    const r = whole(`GET / HTTP/1.1\r\n${names.map((n, i) => `${n}: v${i}`).join('\r\n')}\r\n\r\n`) as { headers: Record<string, string>; rawHeaders: string[] };
+    expect(Object.keys(r.headers)).toEqual(names.map((n) => n.toLowerCase()));
+    expect(r.rawHeaders.filter((_, i) => i % 2 === 0)).toEqual(names);
+    names.forEach((n, i) => expect(r.headers[n.toLowerCase()]).toBe(`v${i}`));
+  });
+
   it('joins repeated Cookie fields with "; " (as Node does)', () => {
     expect(whole('GET / HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n')).toMatchObject({ headers: { cookie: 'a=1; b=2' } });
   });
