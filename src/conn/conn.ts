@@ -123,6 +123,8 @@ export interface ConnInit<D> {
   remoteAddress?: string | undefined;
   /** Bytes read past the handshake. */
   head?: Buffer | undefined;
+  /** Internal: the socket has had `Conn.listenEarly` (its 'data' and 'error' listeners are ours already). */
+  listening?: boolean | undefined;
   /** `paramsKey` null: our compressor keeps its context, so its frames cannot be shared. */
   deflate?: { codec: DeflateCodec; threshold: number; paramsKey: string | null } | undefined;
   /** Client side: where masking keys come from (RFC 6455 §5.3). */
@@ -174,6 +176,12 @@ interface WriteWaiter {
 
 let nextId = 1;
 const kConn = Symbol('wschan.conn');
+/**
+ * Internal (server.ts): on a socket given `Conn.listenEarly`, what its 'data' goes to while it has
+ * no Conn yet (listen()'s request-head reader), or undefined to drop it.
+ */
+export const kBeforeConn = Symbol('wschan.beforeConn');
+type EarlySocket = Duplex & { [kConn]?: Conn<unknown>; [kBeforeConn]?: ((this: Duplex, chunk: Buffer) => void) | undefined };
 
 /**
  * One WebSocket connection: a reader loop (socket → FrameParser → MessageAssembler → handler or
@@ -325,7 +333,9 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   static {
     const of = (socket: Duplex): Conn<unknown> => (socket as Duplex & { [kConn]: Conn<unknown> })[kConn];
     this.#onSocketData = function (chunk) {
-      of(this).#onData(chunk);
+      const conn = (this as EarlySocket)[kConn];
+      if (conn !== undefined) conn.#onData(chunk);
+      else (this as EarlySocket)[kBeforeConn]?.call(this, chunk);
     };
     this.#onSocketDrain = function () {
       of(this).#onDrain();
@@ -337,9 +347,25 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       of(this).#finish();
     };
     this.#onSocketErr = function (err) {
-      of(this).#onSocketError(err);
+      // (Before its Conn exists, an error on a socket given listenEarly is dropped: the socket's
+      // 'close' follows, and the handshake in progress ends with it.)
+      const conn = (this as EarlySocket)[kConn];
+      if (conn !== undefined) conn.#onSocketError(err);
     };
     this.#flushConn = (conn) => conn.#flush();
+  }
+
+  /**
+   * Internal (listen()): give a socket the 'data' and 'error' listeners its Conn will use, before
+   * the Conn exists. Until then its data goes to `beforeConn` and its errors are dropped; a Conn
+   * made later with `listening: true` adds neither listener again. One pair of listeners for the
+   * socket's life, instead of a head reader's and then the Conn's (on, off, on: each an
+   * EventEmitter operation per connection).
+   */
+  static listenEarly(socket: Duplex, beforeConn: (this: Duplex, chunk: Buffer) => void): void {
+    (socket as EarlySocket)[kBeforeConn] = beforeConn;
+    socket.on('data', Conn.#onSocketData);
+    socket.on('error', Conn.#onSocketErr);
   }
 
   constructor(init: ConnInit<D>) {
@@ -369,13 +395,13 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     // WebSocket; the keepalive is ours to run. (Only when one is set: clearing costs a timer call.)
     if (socket.timeout) socket.setTimeout?.(0);
     (socket as Duplex & { [kConn]: Conn<D> })[kConn] = this;
-    socket.on('data', Conn.#onSocketData);
+    if (init.listening !== true) socket.on('data', Conn.#onSocketData);
     // A socket that allows no half-open connection (net's default, and listen()'s) ends itself
     // when the peer's FIN arrives; only a half-open-capable duplex needs our 'end' listener (a
     // second listener next to net's own would cost an array per socket and a copy per 'end').
     if ((socket as Duplex & { allowHalfOpen?: boolean }).allowHalfOpen !== false) socket.on('end', Conn.#onSocketEnd);
     socket.on('close', Conn.#onSocketClose);
-    socket.on('error', Conn.#onSocketErr);
+    if (init.listening !== true) socket.on('error', Conn.#onSocketErr);
     if (o.pingInterval > 0) this.#startKeepalive();
     if (init.head !== undefined && init.head.length > 0) {
       // Bytes that came with the handshake: parse them once the caller has had the conn. They come

@@ -94,17 +94,16 @@ function compress(w: Int32Array): void {
 }
 
 /**
- * base64(SHA-1(key + GUID)) when `key` is 24 characters below U+0080; undefined otherwise (the
- * caller then uses node:crypto).
+ * base64(SHA-1(key + GUID)) into CODES, when `key` is 24 characters below U+0080; false otherwise.
  */
-export function acceptKeyOf24(key: string): string | undefined {
-  if (key.length !== 24) return undefined;
+function digestOf24(key: string): boolean {
+  if (key.length !== 24) return false;
   for (let i = 0; i < 6; i++) {
     const c0 = key.charCodeAt(i * 4);
     const c1 = key.charCodeAt(i * 4 + 1);
     const c2 = key.charCodeAt(i * 4 + 2);
     const c3 = key.charCodeAt(i * 4 + 3);
-    if ((c0 | c1 | c2 | c3) > 0x7f) return undefined;
+    if ((c0 | c1 | c2 | c3) > 0x7f) return false;
     W[i] = (c0 << 24) | (c1 << 16) | (c2 << 8) | c3;
   }
   for (let i = 0; i < 9; i++) W[6 + i] = GUID_WORDS[i]!;
@@ -140,5 +139,27 @@ export function acceptKeyOf24(key: string): string | undefined {
   CODES[24] = B64[v >>> 18]!;
   CODES[25] = B64[(v >>> 12) & 63]!;
   CODES[26] = B64[(v >>> 6) & 63]!;
+  return true;
+}
+
+/**
+ * base64(SHA-1(key + GUID)) when `key` is 24 characters below U+0080; undefined otherwise (the
+ * caller then uses node:crypto).
+ */
+export function acceptKeyOf24(key: string): string | undefined {
+  if (!digestOf24(key)) return undefined;
   return String.fromCharCode.apply(null, CODES);
+}
+
+/** The length of `Sec-WebSocket-Accept`'s value: 28 ASCII characters. */
+export const ACCEPT_KEY_LENGTH = 28;
+
+/**
+ * Write the 28 bytes of the accept value for `key` at `target[offset]` (no string made); false,
+ * writing nothing, for a key that `acceptKeyOf24` declines.
+ */
+export function writeAcceptKey(key: string, target: Uint8Array, offset: number): boolean {
+  if (!digestOf24(key)) return false;
+  for (let i = 0; i < ACCEPT_KEY_LENGTH; i++) target[offset + i] = CODES[i]!;
+  return true;
 }

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { acceptKeyOf24 } from './accept-key.js';
+import { ACCEPT_KEY_LENGTH, acceptKeyOf24, writeAcceptKey } from './accept-key.js';
 import { WEBSOCKET_GUID } from './constants.js';
 import { ErrorCode, HandshakeError, WebSocketError } from './errors.js';
 import { isToken, parseExtensions } from './extensions.js';
@@ -226,6 +226,26 @@ export function buildAcceptResponse(opts: {
     res += `Sec-WebSocket-Extensions: ${opts.extensions}\r\n`;
   }
   return res + headerLines(opts.headers) + '\r\n';
+}
+
+const PLAIN_101_HEAD = Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ', 'latin1');
+
+/**
+ * `buildAcceptResponse({ key })` as bytes, for the common 101 with no subprotocol, extension or
+ * extra header: one buffer written in place (no strings to build, join and encode per
+ * handshake). Undefined for a key that is not 24 ASCII characters (use buildAcceptResponse).
+ */
+export function buildPlainAcceptResponse(key: string): Buffer | undefined {
+  const n = PLAIN_101_HEAD.length;
+  const out = Buffer.allocUnsafe(n + ACCEPT_KEY_LENGTH + 4);
+  if (!writeAcceptKey(key, out, n)) return undefined;
+  out.set(PLAIN_101_HEAD, 0);
+  const e = n + ACCEPT_KEY_LENGTH;
+  out[e] = 0x0d;
+  out[e + 1] = 0x0a;
+  out[e + 2] = 0x0d;
+  out[e + 3] = 0x0a;
+  return out;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
+import { Conn, kBeforeConn, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
@@ -11,6 +11,7 @@ import { ConnectionError, ErrorCode, HandshakeError, WebSocketError } from '../p
 import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js';
 import {
   buildAcceptResponse,
+  buildPlainAcceptResponse,
   buildRefusalResponse,
   hasToken,
   validateUpgradeRequest,
@@ -378,8 +379,8 @@ export class Server<D = undefined> {
 
   /** listen(): a new TCP connection. Its request head is read by `#onHeadData`. */
   readonly #onConnection = (socket: Socket): void => {
-    socket.on('error', swallow);
     if (this.#closing !== undefined) {
+      socket.on('error', swallow);
       socket.destroy();
       return;
     }
@@ -387,7 +388,9 @@ export class Server<D = undefined> {
     p.owner = this;
     p.onData = Server.#onSocketHeadData;
     (socket as Socket & { [kPending]?: PendingHandshake })[kPending] = p;
-    socket.on('data', p.onData);
+    // The Conn's own 'data' and 'error' listeners from the start: data goes to the head reader
+    // until the Conn exists, errors are dropped until then.
+    Conn.listenEarly(socket, p.onData);
     this.#pending.add(p);
   };
 
@@ -406,7 +409,7 @@ export class Server<D = undefined> {
     const r = p.reader!.push(chunk);
     if (r === undefined) return;
     const socket = p.socket as Socket;
-    socket.off('data', p.onData!);
+    (socket as Socket & { [kBeforeConn]?: unknown })[kBeforeConn] = undefined;
     (socket as Socket & { [kPending]?: PendingHandshake })[kPending] = undefined;
     p.reader = undefined;
     p.onData = undefined;
@@ -514,6 +517,7 @@ export class Server<D = undefined> {
     resume: boolean,
   ): Conn<D> | undefined {
     const opts = this.options;
+    const early = kBeforeConn in socket;
     let conn: Conn<D>;
     try {
       let data = undefined as D;
@@ -545,11 +549,14 @@ export class Server<D = undefined> {
         if (deflate?.conn.paramsKey) this.#deflateParams.set(deflate.conn.paramsKey, deflate.params);
       }
       const extensions = deflate !== undefined ? formatExtensions([deflate.response]) : undefined;
-      socket.write(buildAcceptResponse({ key: v.key, protocol, extensions, headers: extraHeaders }));
+      const plain = protocol === undefined && extensions === undefined && extraHeaders === undefined ? buildPlainAcceptResponse(v.key) : undefined;
+      socket.write(plain ?? buildAcceptResponse({ key: v.key, protocol, extensions, headers: extraHeaders }));
       // The Conn's own 'error' listener replaces ours: removed first, so the socket never holds
-      // two (which would make EventEmitter allocate a listener array per connection).
-      socket.off('error', swallow);
+      // two (which would make EventEmitter allocate a listener array per connection). A listen()
+      // socket has had the Conn's listeners from the start.
+      if (!early) socket.off('error', swallow);
       conn = new Conn<D>({
+        listening: early,
         socket,
         role: 'server',
         options: this.#connOptions,
@@ -562,7 +569,7 @@ export class Server<D = undefined> {
         topics: this.#topics,
       });
     } catch (err) {
-      if (socket.listenerCount('error') === 0) socket.on('error', swallow);
+      if (!early && socket.listenerCount('error') === 0) socket.on('error', swallow);
       this.#refuse(req, socket, toHandshakeError(err));
       return undefined;
     }
@@ -592,7 +599,7 @@ export class Server<D = undefined> {
       return;
     }
     // listen(): the request head did not arrive in time.
-    if (p.onData !== undefined) socket.off('data', p.onData);
+    (socket as Duplex & { [kBeforeConn]?: unknown })[kBeforeConn] = undefined;
     (socket as Duplex & { [kPending]?: PendingHandshake })[kPending] = undefined;
     p.onData = undefined;
     p.reader = undefined;

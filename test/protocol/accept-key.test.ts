@@ -4,8 +4,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { acceptKeyOf24 } from '../../src/protocol/accept-key.js';
-import { computeAcceptKey } from '../../src/protocol/handshake.js';
+import { acceptKeyOf24, writeAcceptKey } from '../../src/protocol/accept-key.js';
+import { buildAcceptResponse, buildPlainAcceptResponse, computeAcceptKey } from '../../src/protocol/handshake.js';
 import { WEBSOCKET_GUID } from '../../src/protocol/constants.js';
 
 const reference = (key: string): string => createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
@@ -40,5 +40,27 @@ describe('acceptKeyOf24', () => {
       expect(acceptKeyOf24(key)).toBeUndefined();
       expect(computeAcceptKey(key)).toBe(reference(key));
     }
+  });
+});
+
+describe('buildPlainAcceptResponse', () => {
+  it('is byte for byte buildAcceptResponse({ key }) for random keys, and declines what acceptKeyOf24 declines', () => {
+    for (let i = 0; i < 2000; i++) {
+      const key = randomBytes(16).toString('base64');
+      expect(buildPlainAcceptResponse(key)!.toString('latin1')).toBe(buildAcceptResponse({ key }));
+    }
+    expect(buildPlainAcceptResponse('dGhlIHNhbXBsZSBub25jZQ==')!.toString('latin1')).toBe(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n',
+    );
+    expect(buildPlainAcceptResponse('short')).toBeUndefined();
+  });
+
+  it('writeAcceptKey writes the 28 bytes of acceptKeyOf24 and nothing else', () => {
+    const key = randomBytes(16).toString('base64');
+    const target = Buffer.alloc(40, 0x2a);
+    expect(writeAcceptKey(key, target, 6)).toBe(true);
+    expect(target.toString('latin1', 6, 34)).toBe(acceptKeyOf24(key));
+    expect(target.subarray(0, 6).every((b) => b === 0x2a) && target.subarray(34).every((b) => b === 0x2a)).toBe(true);
+    expect(writeAcceptKey('x', target, 0)).toBe(false);
   });
 });
