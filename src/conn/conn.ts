@@ -177,11 +177,14 @@ interface WriteWaiter {
 let nextId = 1;
 const kConn = Symbol('wschan.conn');
 /**
- * Internal (server.ts): on a socket given `Conn.listenEarly`, what its 'data' goes to while it has
- * no Conn yet (listen()'s request-head reader), or undefined to drop it.
+ * Internal (server.ts): what a socket given `Conn.listenEarly` holds in its Conn slot until its
+ * Conn exists (listen()'s pending handshake): its data goes to `receive`.
  */
-export const kBeforeConn = Symbol('wschan.beforeConn');
-type EarlySocket = Duplex & { [kConn]?: Conn<unknown>; [kBeforeConn]?: ((this: Duplex, chunk: Buffer) => void) | undefined };
+export interface EarlyReceiver {
+  receive(socket: Duplex, chunk: Buffer): void;
+}
+/** One property per socket for both phases: adding a second and a third cost map transitions. */
+type SlotSocket = Duplex & { [kConn]?: Conn<unknown> | EarlyReceiver | undefined };
 
 /**
  * One WebSocket connection: a reader loop (socket → FrameParser → MessageAssembler → handler or
@@ -333,9 +336,9 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   static {
     const of = (socket: Duplex): Conn<unknown> => (socket as Duplex & { [kConn]: Conn<unknown> })[kConn];
     this.#onSocketData = function (chunk) {
-      const conn = (this as EarlySocket)[kConn];
-      if (conn !== undefined) conn.#onData(chunk);
-      else (this as EarlySocket)[kBeforeConn]?.call(this, chunk);
+      const slot = (this as SlotSocket)[kConn];
+      if (slot instanceof Conn) slot.#onData(chunk);
+      else if (slot !== undefined) slot.receive(this, chunk);
     };
     this.#onSocketDrain = function () {
       of(this).#onDrain();
@@ -349,23 +352,33 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#onSocketErr = function (err) {
       // (Before its Conn exists, an error on a socket given listenEarly is dropped: the socket's
       // 'close' follows, and the handshake in progress ends with it.)
-      const conn = (this as EarlySocket)[kConn];
-      if (conn !== undefined) conn.#onSocketError(err);
+      const slot = (this as SlotSocket)[kConn];
+      if (slot instanceof Conn) slot.#onSocketError(err);
     };
     this.#flushConn = (conn) => conn.#flush();
   }
 
   /**
    * Internal (listen()): give a socket the 'data' and 'error' listeners its Conn will use, before
-   * the Conn exists. Until then its data goes to `beforeConn` and its errors are dropped; a Conn
+   * the Conn exists. Until then its data goes to `receiver` and its errors are dropped; a Conn
    * made later with `listening: true` adds neither listener again. One pair of listeners for the
    * socket's life, instead of a head reader's and then the Conn's (on, off, on: each an
    * EventEmitter operation per connection).
    */
-  static listenEarly(socket: Duplex, beforeConn: (this: Duplex, chunk: Buffer) => void): void {
-    (socket as EarlySocket)[kBeforeConn] = beforeConn;
+  static listenEarly(socket: Duplex, receiver: EarlyReceiver): void {
+    (socket as SlotSocket)[kConn] = receiver;
     socket.on('data', Conn.#onSocketData);
     socket.on('error', Conn.#onSocketErr);
+  }
+
+  /** Internal: stop giving a listenEarly socket's data to its receiver (it is dropped until a Conn exists). */
+  static leaveEarly(socket: Duplex): void {
+    (socket as SlotSocket)[kConn] = undefined;
+  }
+
+  /** Internal: whether `socket` has had listenEarly (its 'data' and 'error' listeners are a Conn's). */
+  static isEarly(socket: Duplex): boolean {
+    return kConn in socket;
   }
 
   constructor(init: ConnInit<D>) {
@@ -798,6 +811,29 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     const head = this.#qHead;
     const end = this.#qTail;
 
+    // The usual turn of a request/response exchange: one small uncompressed message from the
+    // server and nothing else to send. Encoded straight into its frame, without the passes below.
+    if (end - head === 1 && !masked && pongs.length === 0 && pings.length === 0 && (this.#closeFrame === undefined || this.#closeSent)) {
+      const flags = qFlags[head]!;
+      const len = qLen[head]!;
+      if ((flags & F_FRAMED) === 0 && len < LARGE && (deflate === undefined || len < deflate.threshold || len === 0)) {
+        const data = qData[head]!;
+        const size = frameHeaderSize(len, false) + len;
+        const frame = Buffer.allocUnsafe(size);
+        const off = writeFrameHeader(frame, 0, flags & F_OPCODE, true, false, len, undefined);
+        if (typeof data === 'string') frame.write(data, off, len, 'utf8');
+        else frame.set(data, off);
+        qData[head] = undefined;
+        this.#qHead = 0;
+        this.#qTail = 0;
+        this.#qBytes = 0;
+        this.delivered++;
+        this.#qKeys?.clear();
+        this.#send(frame, undefined, size);
+        return;
+      }
+    }
+
     // Pass 1: compress what should be, and size the batch.
     let size = 0;
     let refs = 0;
@@ -889,13 +925,17 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#qHead = 0;
     this.#qTail = 0;
     this.#qBytes = 0;
+    if (chunks !== undefined && off > segStart) chunks.push(slab.subarray(segStart, off));
+    this.#send(slab, chunks, size);
+  }
 
+  /** The end of the writer's turn: hand the batch to the socket, then see to backpressure and closing. */
+  #send(slab: Buffer, chunks: Buffer[] | undefined, size: number): void {
     const socket = this.#socket;
     let ok: boolean;
     if (chunks === undefined) {
       ok = socket.write(slab);
     } else {
-      if (off > segStart) chunks.push(slab.subarray(segStart, off));
       socket.cork();
       for (let i = 0; i < chunks.length; i++) if (chunks[i]!.length > 0) socket.write(chunks[i]!);
       socket.uncork();

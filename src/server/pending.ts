@@ -14,7 +14,7 @@ export class PendingHandshake {
   since = 0;
   /** listen(): the request head being read, and the socket's 'data' listener feeding it. */
   reader: RequestHeadReader | undefined;
-  onData: ((this: Duplex, chunk: Buffer) => void) | undefined = undefined;
+  onData: ((p: PendingHandshake, chunk: Buffer) => void) | undefined = undefined;
   /** listen(): the server reading the head (the 'data' listener is shared by all sockets). */
   owner: unknown = undefined;
   /** Set once the request is read, while handleUpgrade decides. */
@@ -23,6 +23,11 @@ export class PendingHandshake {
   paused = false;
   /** The deadline passed, or close() ended it: whatever is decided later is ignored. */
   over = false;
+
+  /** listen(): the socket's data while the head is read (see Conn.listenEarly). */
+  receive(_socket: Duplex, chunk: Buffer): void {
+    this.onData?.(this, chunk);
+  }
 
   constructor(
     readonly socket: Duplex,

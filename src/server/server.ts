@@ -2,7 +2,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Conn, kBeforeConn, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
+import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
@@ -99,8 +99,6 @@ export interface ServerStats {
   closedForSlowness: number;
 }
 
-/** On a listen() socket while its request head is read: its PendingHandshake. */
-const kPending = Symbol('wschan.pending');
 const STATUS_TEXT: Record<number, string> = { 404: 'Not Found', 403: 'Forbidden', 503: 'Service Unavailable' };
 
 /**
@@ -386,22 +384,18 @@ export class Server<D = undefined> {
     }
     const p = new PendingHandshake(socket, new RequestHeadReader(this.#headLimits));
     p.owner = this;
-    p.onData = Server.#onSocketHeadData;
-    (socket as Socket & { [kPending]?: PendingHandshake })[kPending] = p;
-    // The Conn's own 'data' and 'error' listeners from the start: data goes to the head reader
-    // until the Conn exists, errors are dropped until then.
-    Conn.listenEarly(socket, p.onData);
+    p.onData = Server.#onPendingData;
+    // The Conn's own 'data' and 'error' listeners from the start: data goes to the pending
+    // handshake (its head reader) until the Conn exists, errors are dropped until then.
+    Conn.listenEarly(socket, p);
     this.#pending.add(p);
   };
 
-  // One 'data' listener for the request heads of all sockets, instead of a closure per connection:
-  // the socket points to its PendingHandshake, which points to its server.
-  static #onSocketHeadData: (this: Duplex, chunk: Buffer) => void;
+  // One function for the request heads of all sockets, instead of a closure per connection: the
+  // socket points to its PendingHandshake, which points to its server.
+  static #onPendingData: (p: PendingHandshake, chunk: Buffer) => void;
   static {
-    this.#onSocketHeadData = function (chunk) {
-      const p = (this as Duplex & { [kPending]?: PendingHandshake })[kPending];
-      if (p !== undefined) (p.owner as Server<unknown>).#onHeadData(p, chunk);
-    };
+    this.#onPendingData = (p, chunk) => (p.owner as Server<unknown>).#onHeadData(p, chunk);
   }
 
   /** listen(): bytes of a request head. Once it is whole, the socket goes to the handshake. */
@@ -409,8 +403,7 @@ export class Server<D = undefined> {
     const r = p.reader!.push(chunk);
     if (r === undefined) return;
     const socket = p.socket as Socket;
-    (socket as Socket & { [kBeforeConn]?: unknown })[kBeforeConn] = undefined;
-    (socket as Socket & { [kPending]?: PendingHandshake })[kPending] = undefined;
+    Conn.leaveEarly(socket);
     p.reader = undefined;
     p.onData = undefined;
     if (!r.ok) {
@@ -517,7 +510,7 @@ export class Server<D = undefined> {
     resume: boolean,
   ): Conn<D> | undefined {
     const opts = this.options;
-    const early = kBeforeConn in socket;
+    const early = Conn.isEarly(socket);
     let conn: Conn<D>;
     try {
       let data = undefined as D;
@@ -599,8 +592,7 @@ export class Server<D = undefined> {
       return;
     }
     // listen(): the request head did not arrive in time.
-    (socket as Duplex & { [kBeforeConn]?: unknown })[kBeforeConn] = undefined;
-    (socket as Duplex & { [kPending]?: PendingHandshake })[kPending] = undefined;
+    if (p.onData !== undefined) Conn.leaveEarly(socket);
     p.onData = undefined;
     p.reader = undefined;
     // A peer that left without a request: nothing to answer or report.
