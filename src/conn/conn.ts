@@ -123,7 +123,7 @@ export interface ConnInit<D> {
   remoteAddress?: string | undefined;
   /** Bytes read past the handshake. */
   head?: Buffer | undefined;
-  /** Internal: the socket has had `Conn.listenEarly` (its 'data' and 'error' listeners are ours already). */
+  /** Internal: the socket has had `listenEarly` (its 'data' and 'error' listeners are ours already). */
   listening?: boolean | undefined;
   /** `paramsKey` null: our compressor keeps its context, so its frames cannot be shared. */
   deflate?: { codec: DeflateCodec; threshold: number; paramsKey: string | null } | undefined;
@@ -177,7 +177,7 @@ interface WriteWaiter {
 let nextId = 1;
 const kConn = Symbol('wschan.conn');
 /**
- * Internal (server.ts): what a socket given `Conn.listenEarly` holds in its Conn slot until its
+ * Internal (server.ts): what a socket given `listenEarly` holds in its Conn slot until its
  * Conn exists (listen()'s pending handshake): its data goes to `receive`.
  */
 export interface EarlyReceiver {
@@ -185,6 +185,28 @@ export interface EarlyReceiver {
 }
 /** One property per socket for both phases: adding a second and a third cost map transitions. */
 type SlotSocket = Duplex & { [kConn]?: Conn<unknown> | EarlyReceiver | undefined };
+let listenEarlyWith: (socket: Duplex, receiver: EarlyReceiver) => void;
+
+/**
+ * Internal (listen(); not exported from the package): give a socket the 'data' and 'error'
+ * listeners its Conn will use, before the Conn exists. Until then its data goes to `receiver` and
+ * its errors are dropped; a Conn made later with `listening: true` adds neither listener again.
+ * One pair of listeners for the socket's life, instead of a head reader's and then the Conn's
+ * (on, off, on: each an EventEmitter operation per connection).
+ */
+export function listenEarly(socket: Duplex, receiver: EarlyReceiver): void {
+  listenEarlyWith(socket, receiver);
+}
+
+/** Internal: stop giving a listenEarly socket's data to its receiver (dropped until a Conn exists). */
+export function leaveEarly(socket: Duplex): void {
+  (socket as SlotSocket)[kConn] = undefined;
+}
+
+/** Internal: whether `socket` has had listenEarly (its 'data' and 'error' listeners are a Conn's). */
+export function isEarly(socket: Duplex): boolean {
+  return kConn in socket;
+}
 
 /**
  * One WebSocket connection: a reader loop (socket → FrameParser → MessageAssembler → handler or
@@ -356,29 +378,11 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       if (slot instanceof Conn) slot.#onSocketError(err);
     };
     this.#flushConn = (conn) => conn.#flush();
-  }
-
-  /**
-   * Internal (listen()): give a socket the 'data' and 'error' listeners its Conn will use, before
-   * the Conn exists. Until then its data goes to `receiver` and its errors are dropped; a Conn
-   * made later with `listening: true` adds neither listener again. One pair of listeners for the
-   * socket's life, instead of a head reader's and then the Conn's (on, off, on: each an
-   * EventEmitter operation per connection).
-   */
-  static listenEarly(socket: Duplex, receiver: EarlyReceiver): void {
-    (socket as SlotSocket)[kConn] = receiver;
-    socket.on('data', Conn.#onSocketData);
-    socket.on('error', Conn.#onSocketErr);
-  }
-
-  /** Internal: stop giving a listenEarly socket's data to its receiver (it is dropped until a Conn exists). */
-  static leaveEarly(socket: Duplex): void {
-    (socket as SlotSocket)[kConn] = undefined;
-  }
-
-  /** Internal: whether `socket` has had listenEarly (its 'data' and 'error' listeners are a Conn's). */
-  static isEarly(socket: Duplex): boolean {
-    return kConn in socket;
+    listenEarlyWith = (socket, receiver) => {
+      (socket as SlotSocket)[kConn] = receiver;
+      socket.on('data', Conn.#onSocketData);
+      socket.on('error', Conn.#onSocketErr);
+    };
   }
 
   constructor(init: ConnInit<D>) {

@@ -24,7 +24,7 @@ export class PendingHandshake {
   /** The deadline passed, or close() ended it: whatever is decided later is ignored. */
   over = false;
 
-  /** listen(): the socket's data while the head is read (see Conn.listenEarly). */
+  /** listen(): the socket's data while the head is read (see listenEarly in conn.ts). */
   receive(_socket: Duplex, chunk: Buffer): void {
     this.onData?.(this, chunk);
   }

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Conn, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
+import { Conn, isEarly, leaveEarly, listenEarly, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
@@ -387,7 +387,7 @@ export class Server<D = undefined> {
     p.onData = Server.#onPendingData;
     // The Conn's own 'data' and 'error' listeners from the start: data goes to the pending
     // handshake (its head reader) until the Conn exists, errors are dropped until then.
-    Conn.listenEarly(socket, p);
+    listenEarly(socket, p);
     this.#pending.add(p);
   };
 
@@ -403,7 +403,7 @@ export class Server<D = undefined> {
     const r = p.reader!.push(chunk);
     if (r === undefined) return;
     const socket = p.socket as Socket;
-    Conn.leaveEarly(socket);
+    leaveEarly(socket);
     p.reader = undefined;
     p.onData = undefined;
     if (!r.ok) {
@@ -510,7 +510,7 @@ export class Server<D = undefined> {
     resume: boolean,
   ): Conn<D> | undefined {
     const opts = this.options;
-    const early = Conn.isEarly(socket);
+    const early = isEarly(socket);
     let conn: Conn<D>;
     try {
       let data = undefined as D;
@@ -592,7 +592,7 @@ export class Server<D = undefined> {
       return;
     }
     // listen(): the request head did not arrive in time.
-    if (p.onData !== undefined) Conn.leaveEarly(socket);
+    if (p.onData !== undefined) leaveEarly(socket);
     p.onData = undefined;
     p.reader = undefined;
     // A peer that left without a request: nothing to answer or report.
