@@ -122,6 +122,49 @@ describe('listen(): heads it cannot read', () => {
   });
 });
 
+describe('listen(): the socket listeners', () => {
+  it('a socket holds one data and one error listener from accept to close (the Conn\'s), and a reset before or after the handshake is survived', async () => {
+    const counts: string[] = [];
+    const count = (sock: { listenerCount(e: string): number }, at: string) => counts.push(`${at}: data ${sock.listenerCount('data')} error ${sock.listenerCount('error')} end ${sock.listenerCount('end')}`);
+    const errors: WebSocketError[] = [];
+    const opened = deferred<Conn>();
+    let upgraded: { listenerCount(e: string): number } | undefined;
+    const { server, port } = await startServer({}, (s) => {
+      s.handleUpgrade((req) => {
+        upgraded = req.socket as unknown as { listenerCount(e: string): number };
+        count(upgraded, 'upgrade');
+        return { data: undefined };
+      });
+      s.handleOpen((c) => opened.resolve(c));
+      s.handleError((_c, e) => errors.push(e));
+      s.handleData((c, d, b) => c.write(d, b));
+    });
+    // A client that resets in the middle of its request head: nothing to report, nothing thrown.
+    const early = await RawClient.connect(port);
+    early.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    await sleep(20);
+    early.socket.resetAndDestroy();
+    // A client that completes the handshake, echoes once, then resets.
+    const { client, res } = await rawHandshake(port, upgradeRequest());
+    expect(res.status).toBe(101);
+    const conn = await withTimeout(opened.promise, 'handleOpen');
+    count(upgraded!, 'open');
+    client.write(clientFrame(Opcode.Text, Buffer.from('hi')));
+    await waitUntil(() => conn.messagesIn === 1, 'the message');
+    client.socket.resetAndDestroy();
+    const info = await withTimeout(conn.closed, 'closed after the reset');
+    expect(info.code).toBe(1006);
+    // net's own 'end' listener only: a socket that ends itself needs none of ours
+    expect(counts).toEqual(['upgrade: data 1 error 1 end 1', 'open: data 1 error 1 end 1']);
+    expect(server.clientCount).toBe(0);
+    // Still serving.
+    const again = await rawHandshake(port, upgradeRequest());
+    expect(again.res.status).toBe(101);
+    again.client.destroy();
+    expect(errors.every((e) => e.code === 'WS_ERR_SOCKET')).toBe(true);
+  });
+});
+
 describe('listen(): the request handleUpgrade gets', () => {
   it('has method, url, httpVersion, lower-case headers with repeated fields joined, rawHeaders and the socket', async () => {
     const got = deferred<UpgradeRequest>();
