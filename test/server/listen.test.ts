@@ -147,12 +147,12 @@ describe('listen(): the socket listeners', () => {
     // A client that completes the handshake, echoes once, then resets.
     const { client, res } = await rawHandshake(port, upgradeRequest());
     expect(res.status).toBe(101);
-    const conn = await withTimeout(opened.promise, 'handleOpen');
+    const conn = await withTimeout(opened.promise, 2000, 'handleOpen');
     count(upgraded!, 'open');
     client.write(clientFrame(Opcode.Text, Buffer.from('hi')));
-    await waitUntil(() => conn.messagesIn === 1, 'the message');
+    await waitUntil(() => conn.messagesIn === 1, 2000, 'the message');
     client.socket.resetAndDestroy();
-    const info = await withTimeout(conn.closed, 'closed after the reset');
+    const info = await withTimeout(conn.closed, 2000, 'closed after the reset');
     expect(info.code).toBe(1006);
     // net's own 'end' listener only: a socket that ends itself needs none of ours
     expect(counts).toEqual(['upgrade: data 1 error 1 end 1', 'open: data 1 error 1 end 1']);
