@@ -102,6 +102,7 @@ export class FrameParser {
     this.#buf = EMPTY;
     this.#pos = 0;
     this.#partial = EMPTY;
+    this.#filled = 0;
     this.payload = EMPTY;
   }
 

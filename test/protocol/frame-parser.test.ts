@@ -102,6 +102,22 @@ describe('ownership of pushed chunks', () => {
     expect(p.buffered).toBe(0);
   });
 
+  it('lets go of the last payload when asked for the next frame, and of everything on release()', () => {
+    const p = makeParser('client');
+    p.push(hex('82 02 01 02'));
+    expect(p.advance()).toBe(ParseStatus.Frame);
+    expect(p.payload.length).toBe(2);
+    expect(p.advance()).toBe(ParseStatus.NeedMore); // the caller is done with that frame
+    expect(p.payload.length).toBe(0);
+    const bytes = encodeFrame(Opcode.Binary, Buffer.alloc(300, 7));
+    p.push(Buffer.from(bytes.subarray(0, 100))); // a partial payload held
+    expect(p.advance()).toBe(ParseStatus.NeedMore);
+    expect(p.buffered).toBe(100 - 4);
+    p.release();
+    expect(p.buffered).toBe(0); // nothing is held
+    expect(p.payload.length).toBe(0);
+  });
+
   it('a header split over chunks is carried over and counted by `buffered`', () => {
     const p = makeParser('server');
     p.push(hex('81 fe 01'));
