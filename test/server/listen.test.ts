@@ -165,6 +165,34 @@ describe('listen(): the socket listeners', () => {
   });
 });
 
+describe('listen(): the peer ends TCP without a closing handshake', () => {
+  it('a write queued after the peer\'s FIN is not written (no EPIPE, no error) and is counted unsent', async () => {
+    const errors: WebSocketError[] = [];
+    let sock: import('node:stream').Duplex | undefined;
+    const opened = deferred<Conn>();
+    const { port } = await startServer({}, (s) => {
+      s.handleUpgrade((req) => {
+        sock = req.socket as unknown as import('node:stream').Duplex;
+        return { data: undefined };
+      });
+      s.handleOpen((c) => opened.resolve(c));
+      s.handleError((_c, e) => errors.push(e));
+    });
+    const { client, res } = await rawHandshake(port, upgradeRequest());
+    expect(res.status).toBe(101);
+    const conn = await withTimeout(opened.promise, 2000, 'handleOpen');
+    const late = deferred<unknown>();
+    // Runs after net's own 'end' listener, as a handler reacting to the FIN would.
+    sock!.on('end', () => late.resolve(conn.write('late')));
+    client.socket.end(); // FIN, no Close frame
+    const info = await withTimeout(conn.closed, 2000, 'closed after the FIN');
+    expect(await late.promise).toBe('queued');
+    expect(info.code).toBe(1006);
+    expect(info.unsent).toBe(1);
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('listen(): the request handleUpgrade gets', () => {
   it('has method, url, httpVersion, lower-case headers with repeated fields joined, rawHeaders and the socket', async () => {
     const got = deferred<UpgradeRequest>();
