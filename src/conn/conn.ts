@@ -8,7 +8,7 @@ import { MessageAssembler, type Inflater } from '../protocol/message-assembler.j
 import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { Channel } from './channel.js';
-import { Deadlines, type Deadline } from './deadlines.js';
+import { Deadlines, type DeadlineNode } from './deadlines.js';
 
 export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -176,6 +176,14 @@ interface WriteWaiter {
 
 let nextId = 1;
 const kConn = Symbol('wschan.conn');
+
+/** A closing connection's node in the deadline list of its closeTimeout (made when it starts closing). */
+class CloseDeadline implements DeadlineNode<CloseDeadline> {
+  prev: CloseDeadline | undefined = undefined;
+  next: CloseDeadline | undefined = undefined;
+  at = 0;
+  constructor(readonly conn: Conn<any>) {}
+}
 /**
  * Internal (server.ts): what a socket given `listenEarly` holds in its Conn slot until its
  * Conn exists (listen()'s pending handshake): its data goes to `receive`.
@@ -322,7 +330,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
 
   // Timers.
   /** The closing handshake's deadline (closeTimeout), in the list shared by connections with the same timeout. */
-  #closeDeadline: Deadline<Conn<any>> | undefined;
+  #closeDeadline: CloseDeadline | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
   #pingPayload: Buffer | undefined;
@@ -342,17 +350,13 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   static #onSocketErr: (this: Duplex, err: Error) => void;
   static #flushConn: (conn: Conn<unknown>) => void;
   /** One deadline list per closeTimeout value in use (a server's connections share one). */
-  static #deadlineLists = new Map<number, Deadlines<Conn<any>>>();
-  static #lastDeadlines: Deadlines<Conn<any>> | undefined;
-  static #closeDeadlines(timeout: number): Deadlines<Conn<any>> {
-    const last = Conn.#lastDeadlines;
-    if (last !== undefined && last.timeout === timeout) return last;
+  static #deadlineLists = new Map<number, Deadlines<CloseDeadline>>();
+  static #closeDeadlines(timeout: number): Deadlines<CloseDeadline> {
     let list = Conn.#deadlineLists.get(timeout);
     if (list === undefined) {
-      list = new Deadlines<Conn<any>>(timeout, (conn) => conn.#onCloseTimeout());
+      list = new Deadlines<CloseDeadline>(timeout, (d) => d.conn.#onCloseTimeout());
       Conn.#deadlineLists.set(timeout, list);
     }
-    Conn.#lastDeadlines = list;
     return list;
   }
   static {
@@ -1259,7 +1263,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       this.#unsent += waiters.length;
       for (const w of waiters) w.reject(reject);
     }
-    this.#closeDeadline = Conn.#closeDeadlines(this.#opts.closeTimeout).add(this);
+    this.#closeDeadline = new CloseDeadline(this);
+    Conn.#closeDeadlines(this.#opts.closeTimeout).add(this.#closeDeadline);
     if (!this.#draining) this.#flush();
   }
 
