@@ -12,11 +12,9 @@ export class PendingHandshake implements DeadlineNode<PendingHandshake> {
   next: PendingHandshake | undefined = undefined;
   /** Its deadline (performance.now(), ms): for listen(), counted from when the TCP connection was accepted. */
   at = 0;
-  /** listen(): the request head being read, and the socket's 'data' listener feeding it. */
+  /** listen(): the request head being read, and the server's function that feeds it (this, chunk). */
   reader: RequestHeadReader | undefined;
-  onData: ((p: PendingHandshake, chunk: Buffer) => void) | undefined = undefined;
-  /** listen(): the server reading the head (the 'data' listener is shared by all sockets). */
-  owner: unknown = undefined;
+  onHead: ((p: PendingHandshake, chunk: Buffer) => void) | undefined = undefined;
   /** Set once the request is read, while handleUpgrade decides. */
   req: UpgradeRequest | undefined = undefined;
   /** listen(): the socket was paused while handleUpgrade decides (it must be resumed after). */
@@ -26,7 +24,7 @@ export class PendingHandshake implements DeadlineNode<PendingHandshake> {
 
   /** listen(): the socket's data while the head is read (see listenEarly in conn.ts). */
   receive(_socket: Duplex, chunk: Buffer): void {
-    this.onData?.(this, chunk);
+    this.onHead?.(this, chunk);
   }
 
   constructor(

@@ -383,29 +383,24 @@ export class Server<D = undefined> {
       return;
     }
     const p = new PendingHandshake(socket, new RequestHeadReader(this.#headLimits));
-    p.owner = this;
-    p.onData = Server.#onPendingData;
+    p.onHead = this.#onHeadData;
     // The Conn's own 'data' and 'error' listeners from the start: data goes to the pending
     // handshake (its head reader) until the Conn exists, errors are dropped until then.
     listenEarly(socket, p);
     this.#pending.add(p);
   };
 
-  // One function for the request heads of all sockets, instead of a closure per connection: the
-  // socket points to its PendingHandshake, which points to its server.
-  static #onPendingData: (p: PendingHandshake, chunk: Buffer) => void;
-  static {
-    this.#onPendingData = (p, chunk) => (p.owner as Server<unknown>).#onHeadData(p, chunk);
-  }
-
-  /** listen(): bytes of a request head. Once it is whole, the socket goes to the handshake. */
-  #onHeadData(p: PendingHandshake, chunk: Buffer): void {
+  /**
+   * listen(): bytes of a request head. Once it is whole, the socket goes to the handshake. One
+   * function per server (not a closure per connection): the socket's pending handshake passes itself.
+   */
+  readonly #onHeadData = (p: PendingHandshake, chunk: Buffer): void => {
     const r = p.reader!.push(chunk);
     if (r === undefined) return;
     const socket = p.socket as Socket;
     leaveEarly(socket);
     p.reader = undefined;
-    p.onData = undefined;
+    p.onHead = undefined;
     if (!r.ok) {
       this.#pending.delete(p);
       this.#refuse(undefined, socket, r.error);
@@ -421,7 +416,7 @@ export class Server<D = undefined> {
       return;
     }
     this.#handshake(req, socket, r.head, p);
-  }
+  };
 
   /** listen(): a request that is not an upgrade. */
   #answerRequest(req: UpgradeRequest, socket: Socket): void {
@@ -592,8 +587,8 @@ export class Server<D = undefined> {
       return;
     }
     // listen(): the request head did not arrive in time.
-    if (p.onData !== undefined) leaveEarly(socket);
-    p.onData = undefined;
+    if (p.onHead !== undefined) leaveEarly(socket);
+    p.onHead = undefined;
     p.reader = undefined;
     // A peer that left without a request: nothing to answer or report.
     if (socket.destroyed) return;
