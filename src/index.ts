@@ -7,6 +7,7 @@ export type { UpgradeInfo, UpgradeAccept, UpgradeRefuse, UpgradeDecision, Listen
 export type { UpgradeRequest } from './protocol/handshake.js';
 export { ServerOptionsSchema, DeflateOptionsSchema } from './server/options.js';
 export type { ServerOptions, ServerOptionsInput, DeflateSettings } from './server/options.js';
+export type { TopicBus, BusAttachment } from './server/bus.js';
 export { connect, ClientOptionsSchema } from './client/client.js';
 export type { ClientOptions } from './client/client.js';
 export { Conn, defaultConnOptions } from './conn/conn.js';

@@ -23,6 +23,7 @@ import type { Frame } from '../protocol/frame-parser.js';
 import { negotiateDeflate, type DeflateSetup } from './deflate.js';
 import { PendingHandshake, PendingHandshakes } from './pending.js';
 import { TopicRegistry } from './topics.js';
+import type { BusAttachment, TopicBus } from './bus.js';
 import {
   ServerOptionsSchema,
   connOptionsFrom,
@@ -132,6 +133,8 @@ export class Server<D = undefined> {
   readonly #deflateParams = new Map<string, DeflateParams>();
   #userClose: ((conn: Conn<D>, info: CloseInfo) => void) | undefined;
   readonly #topics = new TopicRegistry<Conn<D>>();
+  /** Attached topic buses (threads, Redis): told of topic interest and of every publish. */
+  #buses: TopicBus[] = [];
   // Counters: what publishes did, and the totals of connections that have closed.
   #published = 0;
   #queued = 0;
@@ -222,7 +225,8 @@ export class Server<D = undefined> {
    * a connection whose outbox is full gets its overflow policy (`wait` counts as `drop-newest`).
    */
   broadcast(data: string | Uint8Array, options?: boolean | PublishOptions): PublishResult {
-    return this.publishTo(this.#conns, data, options);
+    if (this.#buses.length === 0) return this.publishTo(this.#conns, data, options);
+    return this.deliver(undefined, data, options, undefined);
   }
 
   /**
@@ -231,8 +235,60 @@ export class Server<D = undefined> {
    * key in each subscriber's outbox, so a slow subscriber gets the latest value, not a backlog.
    */
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): PublishResult {
-    return this.publishTo(this.#topics.subscribers(topic), data, options);
+    if (this.#buses.length === 0) return this.publishTo(this.#topics.subscribers(topic), data, options);
+    return this.deliver(topic, data, options, undefined);
   }
+
+  /**
+   * For topic buses (`src/scale/`): deliver a message published elsewhere to this server's own
+   * subscribers of `topic` (every connection when `topic` is undefined), and forward it to every
+   * attached bus except `from`, the one it came in on. The result counts local connections only.
+   */
+  deliver(topic: string | undefined, data: string | Uint8Array, options: boolean | PublishOptions | undefined, from: TopicBus | undefined): PublishResult {
+    const result = this.publishTo(topic === undefined ? this.#conns : this.#topics.subscribers(topic), data, options);
+    const buses = this.#buses;
+    if (buses.length !== 0) {
+      let isBinary: boolean | undefined;
+      let key: string | undefined;
+      if (typeof options === 'object' && options !== null) {
+        isBinary = options.isBinary;
+        key = options.key;
+      } else {
+        isBinary = options;
+      }
+      isBinary ??= typeof data !== 'string';
+      for (const bus of buses) if (bus !== from) bus.forward(topic, data, isBinary, key);
+    }
+    return result;
+  }
+
+  /**
+   * For topic buses (`src/scale/`): from now on `bus` hears of every topic that gets its first
+   * local subscriber or loses its last (at once for the topics live now), and of every publish and
+   * broadcast made here. `detach()` stops that.
+   */
+  attachBus(bus: TopicBus): BusAttachment {
+    if (this.#buses.includes(bus)) throw new WebSocketError(ErrorCode.InvalidArgument, 'this bus is already attached to the server');
+    this.#buses = [...this.#buses, bus];
+    this.#topics.onTopicChange = this.#onTopicChange;
+    for (const topic of this.#topics.topics()) bus.topicAdded(topic);
+    let attached = true;
+    return {
+      detach: () => {
+        if (!attached) return;
+        attached = false;
+        this.#buses = this.#buses.filter((b) => b !== bus);
+        if (this.#buses.length === 0) this.#topics.onTopicChange = undefined;
+      },
+    };
+  }
+
+  readonly #onTopicChange = (topic: string, added: boolean): void => {
+    for (const bus of this.#buses) {
+      if (added) bus.topicAdded(topic);
+      else bus.topicRemoved(topic);
+    }
+  };
 
   /** Connections subscribed to `topic`. */
   subscriberCount(topic: string): number {

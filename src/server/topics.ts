@@ -10,12 +10,15 @@ const NONE: ReadonlySet<never> = new Set<never>();
 export class TopicRegistry<C extends Conn<any> = Conn<any>> implements TopicHost {
   readonly #subscribers = new Map<string, Set<C>>();
   readonly #topicsOf = new Map<C, Set<string>>();
+  /** Told when a topic gets its first subscriber (`added` true) or loses its last. */
+  onTopicChange: ((topic: string, added: boolean) => void) | undefined;
 
   subscribe(conn: C, topic: string): boolean {
     let subs = this.#subscribers.get(topic);
     if (subs === undefined) {
       subs = new Set();
       this.#subscribers.set(topic, subs);
+      this.onTopicChange?.(topic, true);
     } else if (subs.has(conn)) {
       return false;
     }
@@ -32,7 +35,10 @@ export class TopicRegistry<C extends Conn<any> = Conn<any>> implements TopicHost
   unsubscribe(conn: C, topic: string): boolean {
     const subs = this.#subscribers.get(topic);
     if (subs === undefined || !subs.delete(conn)) return false;
-    if (subs.size === 0) this.#subscribers.delete(topic);
+    if (subs.size === 0) {
+      this.#subscribers.delete(topic);
+      this.onTopicChange?.(topic, false);
+    }
     const mine = this.#topicsOf.get(conn)!;
     mine.delete(topic);
     if (mine.size === 0) this.#topicsOf.delete(conn);
@@ -47,7 +53,10 @@ export class TopicRegistry<C extends Conn<any> = Conn<any>> implements TopicHost
     for (const topic of mine) {
       const subs = this.#subscribers.get(topic)!;
       subs.delete(conn);
-      if (subs.size === 0) this.#subscribers.delete(topic);
+      if (subs.size === 0) {
+        this.#subscribers.delete(topic);
+        this.onTopicChange?.(topic, false);
+      }
     }
   }
 
