@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -23,6 +23,7 @@ import type { Frame } from '../protocol/frame-parser.js';
 import { negotiateDeflate, type DeflateSetup } from './deflate.js';
 import { PendingHandshake, PendingHandshakes } from './pending.js';
 import { TopicRegistry } from './topics.js';
+import { addRoute, pathOf, removeRoute, type UpgradeRoute } from './upgrade-router.js';
 import type { BusAttachment, TopicBus } from './bus.js';
 import {
   ServerOptionsSchema,
@@ -124,10 +125,8 @@ export class Server<D = undefined> {
   readonly #pending: PendingHandshakes;
   /** Sockets answered with a refusal, until they close. */
   readonly #refusing = new Set<Duplex>();
-  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', swallow);
-    this.#handshake(req, socket, head, undefined);
-  };
+  /** What attach() routes to this server (see src/server/upgrade-router.ts). */
+  readonly #route: UpgradeRoute;
 
   /** Parameter sets in use by connections whose compressed frames can be shared, by key. */
   readonly #deflateParams = new Map<string, DeflateParams>();
@@ -159,6 +158,17 @@ export class Server<D = undefined> {
     this.#deflate = resolveDeflate(this.options.deflate);
     this.#headLimits = { maxHeaderSize: this.options.maxHeaderSize };
     this.#pending = new PendingHandshakes(this.options.handshakeTimeout, this.#expire);
+    this.#route = {
+      path: this.options.path,
+      take: (req, socket, head) => {
+        socket.on('error', swallow);
+        this.#handshake(req, socket, head, undefined);
+      },
+      refuseUnrouted: (req, socket) => {
+        socket.on('error', swallow);
+        this.#refuse(req, socket, new HandshakeError(ErrorCode.HandshakeFailed, `no WebSocket endpoint at ${pathOf(req.url)}`, { status: 404 }));
+      },
+    };
   }
 
   // ------------------------------------------------------------ callbacks (each returns this)
@@ -412,9 +422,18 @@ export class Server<D = undefined> {
     return a !== null && typeof a === 'object' ? a : undefined;
   }
 
-  /** Serve WebSocket upgrades of an existing node:http or node:https server. */
+  /**
+   * Serve WebSocket upgrades of an existing node:http or node:https server: those for `path`
+   * (every path without that option). Several Servers with different paths, and other libraries'
+   * `upgrade` listeners, can share one http server: a Server never touches an upgrade for another
+   * path. One that nobody takes gets a 404, unless the http server has another `upgrade` listener
+   * (then it is that listener's to answer). Throws when a Server with the same path (or another
+   * without a path) is attached already.
+   */
   attach(server: HttpServer | HttpsServer): this {
-    server.on('upgrade', this.#onUpgrade);
+    if (this.#closing !== undefined) throw new WebSocketError(ErrorCode.InvalidArgument, 'this server is closed');
+    if (this.#attached.includes(server)) return this;
+    addRoute(server, this.#route);
     this.#attached.push(server);
     return this;
   }
@@ -720,7 +739,7 @@ export class Server<D = undefined> {
   }
 
   async #shutdown(): Promise<void> {
-    for (const s of this.#attached) s.off('upgrade', this.#onUpgrade);
+    for (const s of this.#attached) removeRoute(s, this.#route);
     const net = this.#net;
     const netClosed = net === undefined ? Promise.resolve() : new Promise<void>((resolve) => net.close(() => resolve()));
     // Handshakes in progress end here, unreported (not as timed out later), and their interval
@@ -769,12 +788,6 @@ const HEAD_426 =
 const RESPONSE_426 = Buffer.from(HEAD_426 + BODY_426, 'latin1');
 /** A HEAD request gets the same head and no body (RFC 9110 §9.3.2). */
 const RESPONSE_426_HEAD_LENGTH = HEAD_426.length;
-
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
 
 function toHandshakeError(err: unknown): HandshakeError {
   if (err instanceof HandshakeError) return err;
