@@ -23,6 +23,7 @@ import type { Frame } from '../protocol/frame-parser.js';
 import { negotiateDeflate, type DeflateSetup } from './deflate.js';
 import { PendingHandshake, PendingHandshakes } from './pending.js';
 import { TopicRegistry } from './topics.js';
+import { buildHttpResponse, type HttpResponse, type RequestHandler } from './http-response.js';
 import { addRoute, pathOf, removeRoute, type UpgradeRoute } from './upgrade-router.js';
 import type { BusAttachment, TopicBus } from './bus.js';
 import {
@@ -116,6 +117,7 @@ export class Server<D = undefined> {
   readonly #conns = new Set<Conn<D>>();
   #handleUpgrade: ((req: UpgradeRequest, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>) | undefined;
   #handleUpgradeError: ((req: UpgradeRequest | undefined, error: WebSocketError) => void) | undefined;
+  #handleRequest: RequestHandler | undefined;
   /** listen()'s TCP server. */
   #net: NetServer | undefined;
   readonly #headLimits: RequestHeadLimits;
@@ -216,6 +218,19 @@ export class Server<D = undefined> {
    */
   handleUpgradeError(fn: (req: UpgradeRequest | undefined, error: WebSocketError) => void): this {
     this.#handleUpgradeError = fn;
+    return this;
+  }
+
+  /**
+   * listen() only: answer the requests that are not WebSocket handshakes (a load balancer's health
+   * check, a status page). `fn` gets the request head and returns `{ status, headers?, body? }`
+   * (or a Promise of it), or undefined for the default 426 Upgrade Required. Each response ends
+   * its connection (`Connection: close`); a request body is not read. A handler that throws, that
+   * returns something invalid, or that has not answered within `handshakeTimeout` gets the client
+   * a 500 (503 for the timeout), and is reported to `handleUpgradeError`. Upgrades never reach it.
+   */
+  handleRequest(fn: RequestHandler): this {
+    this.#handleRequest = fn;
     return this;
   }
 
@@ -507,8 +522,60 @@ export class Server<D = undefined> {
       this.#refuse(req, socket, error);
       return;
     }
+    const handle = this.#handleRequest;
+    let r: HttpResponse | undefined | PromiseLike<HttpResponse | undefined>;
+    try {
+      r = handle?.(req);
+    } catch (err) {
+      this.#failRequest(req, socket, err);
+      return;
+    }
+    if (!isThenable(r)) {
+      this.#answerPlain(req, socket, r);
+      return;
+    }
+    // The deadline of a handshake covers the wait (close() ends it too).
+    const p = new PendingHandshake(socket);
+    p.req = req;
+    p.plain = true;
+    this.#pending.add(p);
+    Promise.resolve(r).then(
+      (res) => {
+        if (p.over) return;
+        this.#pending.delete(p);
+        if (!socket.destroyed) this.#answerPlain(req, socket, res);
+      },
+      (err: unknown) => {
+        if (p.over) return;
+        this.#pending.delete(p);
+        this.#failRequest(req, socket, err);
+      },
+    );
+  }
+
+  /** listen(): send handleRequest's response, or the default 426 for undefined. */
+  #answerPlain(req: UpgradeRequest, socket: Socket, res: HttpResponse | undefined): void {
+    const isHead = req.method === 'HEAD';
     // Not reported to handleUpgradeError: nobody tried to open a WebSocket.
-    this.#endRefused(socket, req.method === 'HEAD' ? RESPONSE_426.subarray(0, RESPONSE_426_HEAD_LENGTH) : RESPONSE_426);
+    if (res === undefined) {
+      this.#endRefused(socket, isHead ? RESPONSE_426.subarray(0, RESPONSE_426_HEAD_LENGTH) : RESPONSE_426);
+      return;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = buildHttpResponse(res, isHead);
+    } catch (err) {
+      this.#failRequest(req, socket, err);
+      return;
+    }
+    this.#endRefused(socket, bytes);
+  }
+
+  /** listen(): handleRequest threw, rejected or returned something invalid: 500, reported with the cause. */
+  #failRequest(req: UpgradeRequest, socket: Socket, err: unknown): void {
+    this.#endRefused(socket, buildRefusalResponse(500, 'Internal Server Error'));
+    const error = new HandshakeError(ErrorCode.HandlerFailed, `handleRequest failed: ${err instanceof Error ? err.message : String(err)}`, { status: 500, cause: err });
+    this.#reportUpgradeError(req, error);
   }
 
   /**
@@ -656,6 +723,11 @@ export class Server<D = undefined> {
   readonly #expire = (p: PendingHandshake): void => {
     p.over = true;
     const socket = p.socket;
+    if (p.plain) {
+      // handleRequest did not answer in time.
+      this.#refuse(p.req, socket, new HandshakeError(ErrorCode.HandshakeTimeout, `handleRequest did not answer within ${this.options.handshakeTimeout} ms`, { status: 503 }));
+      return;
+    }
     if (p.req !== undefined) {
       // handleUpgrade did not decide in time.
       this.#refuse(p.req, socket, new HandshakeError(ErrorCode.HandshakeTimeout, `handshake not completed within ${this.options.handshakeTimeout} ms`, { status: 503 }));
@@ -702,6 +774,10 @@ export class Server<D = undefined> {
     } else {
       socket.destroy();
     }
+    this.#reportUpgradeError(req, error);
+  }
+
+  #reportUpgradeError(req: UpgradeRequest | undefined, error: HandshakeError): void {
     const h = this.#handleUpgradeError;
     if (h !== undefined) {
       try {
