@@ -4,32 +4,19 @@
  * wschan's connect() with a token in the query, the `ws` client with an Authorization header, and
  * an HTTP client on the framework's own routes.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient } from 'ws';
 import { connect, HandshakeError, type Conn } from '../../src/index.js';
+import { selfSignedCert } from '../helpers/http-server.js';
 import { withTimeout } from '../helpers/net.js';
 import { runScript } from './run.js';
 
 // A self-signed certificate for the node:https example, made with openssl at test time.
-const certDir = mkdtempSync(join(tmpdir(), 'wschan-int-'));
-let certError: string | undefined;
-try {
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')],
-    { stdio: 'pipe' },
-  );
-} catch (e) {
-  certError = `openssl could not make a self-signed certificate: ${e instanceof Error ? e.message : String(e)}`;
-}
-afterAll(() => rmSync(certDir, { recursive: true, force: true }));
+const cert = selfSignedCert();
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -88,12 +75,12 @@ const examples: [string, boolean][] = [
 ];
 
 describe.each(examples)('examples/integrations/%s', (name, tls) => {
-  const skip = tls && certError !== undefined;
-  if (skip) console.warn(`skipping the node:https example: ${certError}`);
+  const skip = tls && cert.skip !== undefined;
 
   it.skipIf(skip)('serves its HTTP routes, and a chat with token auth and rooms on /chat', async () => {
-    const ca = tls ? readFileSync(join(certDir, 'cert.pem')) : undefined;
-    const env: Record<string, string> = tls ? { TLS_KEY: join(certDir, 'key.pem'), TLS_CERT: join(certDir, 'cert.pem') } : {};
+    const files = cert.skip === undefined ? cert : undefined;
+    const ca = tls ? files!.cert : undefined;
+    const env: Record<string, string> = tls ? { TLS_KEY: files!.keyFile, TLS_CERT: files!.certFile } : {};
     const { child, url, wsUrl } = await start(name, env);
     expect(url).toMatch(tls ? /^https:\/\/127\.0\.0\.1:\d+$/ : /^http:\/\/127\.0\.0\.1:\d+$/);
 

@@ -5,28 +5,16 @@
  */
 import { once } from 'node:events';
 import { createServer as createHttp, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket as WsClient, WebSocketServer } from 'ws';
 import { connect, HandshakeError, Server, type Conn, type WebSocketError } from '../../src/index.js';
+import { cleanupsAfterEach, listenHttp } from '../helpers/http-server.js';
 import { guardProcess, withTimeout } from '../helpers/net.js';
 
 guardProcess();
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function listen(server: HttpServer): Promise<number> {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return (server.address() as AddressInfo).port;
-}
+const cleanups = cleanupsAfterEach();
+const listen = (server: HttpServer): Promise<number> => listenHttp(server, cleanups);
 
 /** A Server that answers every message with `name: message`. */
 function named(name: string, path?: string): Server {
@@ -162,6 +150,21 @@ describe('a Server next to a ws WebSocketServer({ noServer: true }) on one http 
     const c = await connect(`ws://127.0.0.1:${port}/chat`);
     expect(await roundTrip(c, 'hi')).toBe('chat: hi');
     await c.close();
+  });
+
+  it('an upgrade no Server takes is left to the other listener, even one that answers it later', async () => {
+    const http = createHttp();
+    const errors: WebSocketError[] = [];
+    named('chat', '/chat').handleUpgradeError((_req, e) => errors.push(e)).attach(http);
+    // Another library's listener that decides asynchronously (say, after a session lookup).
+    http.on('upgrade', (req, socket) => {
+      if (req.url === '/chat') return;
+      setTimeout(() => socket.end('HTTP/1.1 418 I\'m a Teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'), 50);
+    });
+    const port = await listen(http);
+    const err = await refusal(`ws://127.0.0.1:${port}/other`);
+    expect(err.status).toBe(418);
+    expect(errors).toEqual([]);
   });
 
   it('routed by hand in one listener: ws for its path, server.upgrade() for the rest, which answers 404 outside its path', async () => {
