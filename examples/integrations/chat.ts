@@ -76,22 +76,28 @@ export interface StartOptions {
   host?: string;
 }
 
-/** The addresses of a listening http server, and a close() that ends the chat before the server. */
-export function running(chat: Server<ChatUser>, server: HttpServer, tls: boolean, closeServer?: () => Promise<void>): RunningChat {
-  const a = server.address() as AddressInfo;
-  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+/** The addresses of the listening server, and a close() that ends the chat before `closeServer`. */
+export function running(chat: Server<ChatUser>, address: AddressInfo, tls: boolean, closeServer: () => Promise<void>): RunningChat {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     chat,
-    url: `${tls ? 'https' : 'http'}://${host}:${a.port}`,
-    wsUrl: `${tls ? 'wss' : 'ws'}://${host}:${a.port}/chat`,
+    url: `${tls ? 'https' : 'http'}://${host}:${address.port}`,
+    wsUrl: `${tls ? 'wss' : 'ws'}://${host}:${address.port}/chat`,
     async close() {
       // The WebSockets first (1001 Going Away to each), then the HTTP server.
       await chat.close();
-      if (closeServer !== undefined) return closeServer();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServer();
     },
   };
+}
+
+/** Listen on `options` (127.0.0.1 and a free port by default), then `running` with node:http's own close. */
+export async function listenHttp(chat: Server<ChatUser>, server: HttpServer, options: StartOptions, tls = false): Promise<RunningChat> {
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  return running(chat, server.address() as AddressInfo, tls, () => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
 }
 
 /**

@@ -5,6 +5,7 @@
  *   npm run build && node dist/examples/integrations/express.js
  */
 import express from 'express';
+import type { AddressInfo } from 'node:net';
 import { createChat, roomList, runIfMain, running, type RunningChat, type StartOptions } from './chat.js';
 
 export async function startExpressChat(options: StartOptions = {}): Promise<RunningChat> {
@@ -20,7 +21,10 @@ export async function startExpressChat(options: StartOptions = {}): Promise<Runn
     const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   chat.attach(http);
-  return running(chat, http, false);
+  return running(chat, http.address() as AddressInfo, false, () => {
+    http.closeAllConnections();
+    return new Promise<void>((resolve) => http.close(() => resolve()));
+  });
 }
 
 await runIfMain(import.meta.url, 'Express', startExpressChat);

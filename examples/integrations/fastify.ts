@@ -5,6 +5,7 @@
  *   npm run build && node dist/examples/integrations/fastify.js
  */
 import Fastify from 'fastify';
+import type { AddressInfo } from 'node:net';
 import { createChat, roomList, runIfMain, running, type RunningChat, type StartOptions } from './chat.js';
 
 export async function startFastifyChat(options: StartOptions = {}): Promise<RunningChat> {
@@ -14,7 +15,7 @@ export async function startFastifyChat(options: StartOptions = {}): Promise<Runn
   app.get('/rooms', async () => roomList(chat));
   chat.attach(app.server);
   await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
-  return running(chat, app.server, false, () => app.close());
+  return running(chat, app.server.address() as AddressInfo, false, () => app.close());
 }
 
 await runIfMain(import.meta.url, 'Fastify', startFastifyChat);

@@ -4,7 +4,9 @@
  *
  *   npm run build && node dist/examples/integrations/hono.js
  */
+import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createChat, roomList, runIfMain, running, type RunningChat, type StartOptions } from './chat.js';
@@ -14,12 +16,14 @@ export async function startHonoChat(options: StartOptions = {}): Promise<Running
   const app = new Hono();
   app.get('/health', (c) => c.text('ok\n'));
   app.get('/rooms', (c) => c.json(roomList(chat)));
-  const http = await new Promise<HttpServer>((resolve) => {
-    // serve() makes a node:http server unless told otherwise (createServer), so the cast holds.
-    const s = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: options.host ?? '127.0.0.1' }, () => resolve(s as HttpServer));
-  });
+  // serve() makes a node:http server unless told otherwise (createServer), so the cast holds.
+  const http = serve({ fetch: app.fetch, port: options.port ?? 0, hostname: options.host ?? '127.0.0.1' }) as HttpServer;
   chat.attach(http);
-  return running(chat, http, false);
+  await once(http, 'listening');
+  return running(chat, http.address() as AddressInfo, false, () => {
+    http.closeAllConnections();
+    return new Promise<void>((resolve) => http.close(() => resolve()));
+  });
 }
 
 await runIfMain(import.meta.url, 'Hono', startHonoChat);

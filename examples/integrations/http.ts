@@ -5,7 +5,7 @@
  *   npm run build && node dist/examples/integrations/http.js      (PORT=9000 to change the port)
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createChat, roomList, runIfMain, running, type ChatUser, type RunningChat, type StartOptions } from './chat.js';
+import { createChat, listenHttp, roomList, runIfMain, type ChatUser, type RunningChat, type StartOptions } from './chat.js';
 import type { Server } from '../../src/index.js';
 
 /** The HTTP routes, as a node:http request listener (node:https uses the same one). */
@@ -25,8 +25,7 @@ export async function startHttpChat(options: StartOptions = {}): Promise<Running
   const chat = createChat();
   const http = createServer(routes(chat));
   chat.attach(http);
-  await new Promise<void>((resolve) => http.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
-  return running(chat, http, false);
+  return listenHttp(chat, http, options);
 }
 
 await runIfMain(import.meta.url, 'node:http', startHttpChat);

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { createChat, runIfMain, running, type RunningChat, type StartOptions } from './chat.js';
+import { createChat, listenHttp, runIfMain, type RunningChat, type StartOptions } from './chat.js';
 import { routes } from './http.js';
 
 export interface HttpsStartOptions extends StartOptions {
@@ -20,8 +20,7 @@ export async function startHttpsChat(options: HttpsStartOptions): Promise<Runnin
   const chat = createChat();
   const https = createServer({ key: options.key, cert: options.cert }, routes(chat));
   chat.attach(https);
-  await new Promise<void>((resolve) => https.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
-  return running(chat, https, true);
+  return listenHttp(chat, https, options, true);
 }
 
 await runIfMain(import.meta.url, 'node:https', (o) => {

@@ -1,8 +1,8 @@
 /**
- * examples/integrations: each example (node:http, node:https, Express 5, Fastify 5, Hono) is started
- * as a user starts it (`node dist/examples/integrations/<name>.js`), then real clients talk to it:
- * wschan's connect() with a token in the query, the `ws` client with an Authorization header, and
- * an HTTP client on the framework's own routes.
+ * examples/integrations: each example (listen() with handleRequest, node:http, node:https, Express 5,
+ * Fastify 5, Hono) is started as a user starts it (`node dist/examples/integrations/<name>.js`),
+ * then real clients talk to it: wschan's connect() with a token in the query, the `ws` client with
+ * an Authorization header, and an HTTP client on the framework's own routes.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -67,6 +67,7 @@ async function events(conn: Conn, n: number): Promise<unknown[]> {
 }
 
 const examples: [string, boolean][] = [
+  ['listen', false],
   ['http', false],
   ['https', true],
   ['express', false],
@@ -88,6 +89,8 @@ describe.each(examples)('examples/integrations/%s', (name, tls) => {
     const health = await get(`${url}/health`, ca);
     expect(health.status).toBe(200);
     expect(health.body).toBe('ok\n');
+    // Other paths: the framework's 404; listen() without a route for it keeps its 426.
+    expect((await get(`${url}/nope`, ca)).status).toBe(name === 'listen' ? 426 : 404);
 
     // alice with wschan's client (token in the query), bob with ws (token in Authorization).
     const alice = await connect(`${wsUrl}?room=r1&token=alice-token`, tls ? { tls: { ca: ca! } } : {});
