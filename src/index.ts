@@ -5,6 +5,7 @@
 export { Server } from './server/server.js';
 export type { UpgradeInfo, UpgradeAccept, UpgradeRefuse, UpgradeDecision, ListenOptions, PublishOptions, PublishResult, ServerStats } from './server/server.js';
 export type { UpgradeRequest } from './protocol/handshake.js';
+export type { HttpResponse, RequestHandler } from './server/http-response.js';
 export { ServerOptionsSchema, DeflateOptionsSchema } from './server/options.js';
 export type { ServerOptions, ServerOptionsInput, DeflateSettings } from './server/options.js';
 export type { TopicBus, BusAttachment } from './server/bus.js';

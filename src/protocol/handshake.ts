@@ -188,7 +188,8 @@ function checkHeader(name: string, value: string): void {
   }
 }
 
-function headerLines(headers: Record<string, string | string[]> | undefined): string {
+/** `name: value\r\n` for each header (each value of an array); throws on a name or value that could split a response. */
+export function headerLines(headers: Record<string, string | string[]> | undefined): string {
   let out = '';
   if (!headers) return out;
   for (const name of Object.keys(headers)) {

@@ -49,7 +49,7 @@ export const ServerOptionsSchema = Type.Object(
     ...ConnOptionsSchema,
     handshakeTimeout: Type.Integer({ minimum: 1, default: 10_000, description: 'Longest time from connection to a completed upgrade (ms)' }),
     maxHeaderSize: Type.Integer({ minimum: 1024, default: 16 * 1024, description: 'Largest HTTP header block for listen() (bytes); more is refused with 431' }),
-    path: Type.Optional(Type.String({ description: 'Only upgrade requests for this path (else 404)' })),
+    path: Type.Optional(Type.String({ description: 'Only upgrade requests for this path: listen() and upgrade() answer others with 404; attach() leaves them to other Servers or listeners' })),
     origins: Type.Optional(Type.Array(Type.String(), { description: 'Allowed Origin values; others get 403' })),
     protocols: Type.Optional(Type.Array(Type.String(), { description: 'Subprotocols we speak, in order of preference' })),
     deflate: Type.Union([Type.Boolean(), Type.Partial(DeflateOptionsSchema)], { default: false, description: 'permessage-deflate: true, or settings (below)' }),

@@ -17,6 +17,8 @@ export class PendingHandshake implements DeadlineNode<PendingHandshake> {
   onHead: ((p: PendingHandshake, chunk: Buffer) => void) | undefined = undefined;
   /** Set once the request is read, while handleUpgrade decides. */
   req: UpgradeRequest | undefined = undefined;
+  /** listen(): a plain HTTP request (not a handshake) whose async `handleRequest` has not answered. */
+  plain = false;
   /** listen(): the socket was paused while handleUpgrade decides (it must be resumed after). */
   paused = false;
   /** The deadline passed, or close() ended it: whatever is decided later is ignored. */

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -23,6 +23,8 @@ import type { Frame } from '../protocol/frame-parser.js';
 import { negotiateDeflate, type DeflateSetup } from './deflate.js';
 import { PendingHandshake, PendingHandshakes } from './pending.js';
 import { TopicRegistry } from './topics.js';
+import { buildHttpResponse, type HttpResponse, type RequestHandler } from './http-response.js';
+import { addRoute, pathOf, removeRoute, type UpgradeRoute } from './upgrade-router.js';
 import type { BusAttachment, TopicBus } from './bus.js';
 import {
   ServerOptionsSchema,
@@ -115,6 +117,7 @@ export class Server<D = undefined> {
   readonly #conns = new Set<Conn<D>>();
   #handleUpgrade: ((req: UpgradeRequest, info: UpgradeInfo) => UpgradeDecision<D> | Promise<UpgradeDecision<D>>) | undefined;
   #handleUpgradeError: ((req: UpgradeRequest | undefined, error: WebSocketError) => void) | undefined;
+  #handleRequest: RequestHandler | undefined;
   /** listen()'s TCP server. */
   #net: NetServer | undefined;
   readonly #headLimits: RequestHeadLimits;
@@ -124,10 +127,8 @@ export class Server<D = undefined> {
   readonly #pending: PendingHandshakes;
   /** Sockets answered with a refusal, until they close. */
   readonly #refusing = new Set<Duplex>();
-  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', swallow);
-    this.#handshake(req, socket, head, undefined);
-  };
+  /** What attach() routes to this server (see src/server/upgrade-router.ts). */
+  readonly #route: UpgradeRoute;
 
   /** Parameter sets in use by connections whose compressed frames can be shared, by key. */
   readonly #deflateParams = new Map<string, DeflateParams>();
@@ -159,6 +160,17 @@ export class Server<D = undefined> {
     this.#deflate = resolveDeflate(this.options.deflate);
     this.#headLimits = { maxHeaderSize: this.options.maxHeaderSize };
     this.#pending = new PendingHandshakes(this.options.handshakeTimeout, this.#expire);
+    this.#route = {
+      path: this.options.path,
+      take: (req, socket, head) => {
+        socket.on('error', swallow);
+        this.#handshake(req, socket, head, undefined);
+      },
+      refuseUnrouted: (req, socket) => {
+        socket.on('error', swallow);
+        this.#refuse(req, socket, new HandshakeError(ErrorCode.HandshakeFailed, `no WebSocket endpoint at ${pathOf(req.url)}`, { status: 404 }));
+      },
+    };
   }
 
   // ------------------------------------------------------------ callbacks (each returns this)
@@ -206,6 +218,19 @@ export class Server<D = undefined> {
    */
   handleUpgradeError(fn: (req: UpgradeRequest | undefined, error: WebSocketError) => void): this {
     this.#handleUpgradeError = fn;
+    return this;
+  }
+
+  /**
+   * listen() only: answer the requests that are not WebSocket handshakes (a load balancer's health
+   * check, a status page). `fn` gets the request head and returns `{ status, headers?, body? }`
+   * (or a Promise of it), or undefined for the default 426 Upgrade Required. Each response ends
+   * its connection (`Connection: close`); a request body is not read. A handler that throws, that
+   * returns something invalid, or that has not answered within `handshakeTimeout` gets the client
+   * a 500 (503 for the timeout), and is reported to `handleUpgradeError`. Upgrades never reach it.
+   */
+  handleRequest(fn: RequestHandler): this {
+    this.#handleRequest = fn;
     return this;
   }
 
@@ -412,9 +437,18 @@ export class Server<D = undefined> {
     return a !== null && typeof a === 'object' ? a : undefined;
   }
 
-  /** Serve WebSocket upgrades of an existing node:http or node:https server. */
+  /**
+   * Serve WebSocket upgrades of an existing node:http or node:https server: those for `path`
+   * (every path without that option). Several Servers with different paths, and other libraries'
+   * `upgrade` listeners, can share one http server: a Server never touches an upgrade for another
+   * path. One that nobody takes gets a 404, unless the http server has another `upgrade` listener
+   * (then it is that listener's to answer). Throws when a Server with the same path (or another
+   * without a path) is attached already.
+   */
   attach(server: HttpServer | HttpsServer): this {
-    server.on('upgrade', this.#onUpgrade);
+    if (this.#closing !== undefined) throw new WebSocketError(ErrorCode.InvalidArgument, 'this server is closed');
+    if (this.#attached.includes(server)) return this;
+    addRoute(server, this.#route);
     this.#attached.push(server);
     return this;
   }
@@ -488,8 +522,60 @@ export class Server<D = undefined> {
       this.#refuse(req, socket, error);
       return;
     }
+    const handle = this.#handleRequest;
+    let r: HttpResponse | undefined | PromiseLike<HttpResponse | undefined>;
+    try {
+      r = handle?.(req);
+    } catch (err) {
+      this.#failRequest(req, socket, err);
+      return;
+    }
+    if (!isThenable(r)) {
+      this.#answerPlain(req, socket, r);
+      return;
+    }
+    // The deadline of a handshake covers the wait (close() ends it too).
+    const p = new PendingHandshake(socket);
+    p.req = req;
+    p.plain = true;
+    this.#pending.add(p);
+    Promise.resolve(r).then(
+      (res) => {
+        if (p.over) return;
+        this.#pending.delete(p);
+        if (!socket.destroyed) this.#answerPlain(req, socket, res);
+      },
+      (err: unknown) => {
+        if (p.over) return;
+        this.#pending.delete(p);
+        this.#failRequest(req, socket, err);
+      },
+    );
+  }
+
+  /** listen(): send handleRequest's response, or the default 426 for undefined. */
+  #answerPlain(req: UpgradeRequest, socket: Socket, res: HttpResponse | undefined): void {
+    const isHead = req.method === 'HEAD';
     // Not reported to handleUpgradeError: nobody tried to open a WebSocket.
-    this.#endRefused(socket, req.method === 'HEAD' ? RESPONSE_426.subarray(0, RESPONSE_426_HEAD_LENGTH) : RESPONSE_426);
+    if (res === undefined) {
+      this.#endRefused(socket, isHead ? RESPONSE_426.subarray(0, RESPONSE_426_HEAD_LENGTH) : RESPONSE_426);
+      return;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = buildHttpResponse(res, isHead);
+    } catch (err) {
+      this.#failRequest(req, socket, err);
+      return;
+    }
+    this.#endRefused(socket, bytes);
+  }
+
+  /** listen(): handleRequest threw, rejected or returned something invalid: 500, reported with the cause. */
+  #failRequest(req: UpgradeRequest, socket: Socket, err: unknown): void {
+    this.#endRefused(socket, buildRefusalResponse(500, 'Internal Server Error'));
+    const error = new HandshakeError(ErrorCode.HandlerFailed, `handleRequest failed: ${err instanceof Error ? err.message : String(err)}`, { status: 500, cause: err });
+    this.#reportUpgradeError(req, error);
   }
 
   /**
@@ -637,6 +723,11 @@ export class Server<D = undefined> {
   readonly #expire = (p: PendingHandshake): void => {
     p.over = true;
     const socket = p.socket;
+    if (p.plain) {
+      // handleRequest did not answer in time.
+      this.#refuse(p.req, socket, new HandshakeError(ErrorCode.HandshakeTimeout, `handleRequest did not answer within ${this.options.handshakeTimeout} ms`, { status: 503 }));
+      return;
+    }
     if (p.req !== undefined) {
       // handleUpgrade did not decide in time.
       this.#refuse(p.req, socket, new HandshakeError(ErrorCode.HandshakeTimeout, `handshake not completed within ${this.options.handshakeTimeout} ms`, { status: 503 }));
@@ -683,6 +774,10 @@ export class Server<D = undefined> {
     } else {
       socket.destroy();
     }
+    this.#reportUpgradeError(req, error);
+  }
+
+  #reportUpgradeError(req: UpgradeRequest | undefined, error: HandshakeError): void {
     const h = this.#handleUpgradeError;
     if (h !== undefined) {
       try {
@@ -720,7 +815,7 @@ export class Server<D = undefined> {
   }
 
   async #shutdown(): Promise<void> {
-    for (const s of this.#attached) s.off('upgrade', this.#onUpgrade);
+    for (const s of this.#attached) removeRoute(s, this.#route);
     const net = this.#net;
     const netClosed = net === undefined ? Promise.resolve() : new Promise<void>((resolve) => net.close(() => resolve()));
     // Handshakes in progress end here, unreported (not as timed out later), and their interval
@@ -769,12 +864,6 @@ const HEAD_426 =
 const RESPONSE_426 = Buffer.from(HEAD_426 + BODY_426, 'latin1');
 /** A HEAD request gets the same head and no body (RFC 9110 §9.3.2). */
 const RESPONSE_426_HEAD_LENGTH = HEAD_426.length;
-
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
 
 function toHandshakeError(err: unknown): HandshakeError {
   if (err instanceof HandshakeError) return err;

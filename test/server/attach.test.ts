@@ -1,32 +1,15 @@
 /** attach(): a wschan Server serves the upgrades of an existing node:http or node:https server. */
-import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttp, type Server as HttpServer } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect, HandshakeError, Server } from '../../src/index.js';
+import { cleanupsAfterEach, listenHttp, selfSignedCert } from '../helpers/http-server.js';
 import { guardProcess, withTimeout } from '../helpers/net.js';
 
 guardProcess();
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function listen(server: HttpServer): Promise<number> {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return (server.address() as AddressInfo).port;
-}
+const cleanups = cleanupsAfterEach();
+const listen = (server: HttpServer): Promise<number> => listenHttp(server, cleanups);
 
 function echoServer(): Server {
   const ws = new Server().handleData((c, data, isBinary) => c.write(Buffer.from(data), isBinary));
@@ -99,27 +82,11 @@ describe('attach() to node:http', () => {
 });
 
 // A self-signed certificate made at test time, when openssl is available.
-let certDir: string | undefined;
-let certSkipReason: string | undefined;
-try {
-  certDir = mkdtempSync(join(tmpdir(), 'wschan-tls-'));
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', join(certDir, 'k.pem'), '-out', join(certDir, 'c.pem')],
-    { stdio: 'pipe' },
-  );
-} catch (e) {
-  certSkipReason = `openssl could not make a self-signed certificate: ${e instanceof Error ? e.message : String(e)}`;
-  console.warn(`skipping the node:https tests: ${certSkipReason}`);
-}
-afterAll(() => {
-  if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
-});
+const tls = selfSignedCert();
 
-describe.skipIf(certSkipReason !== undefined)('attach() to node:https and connect("wss://...")', () => {
+describe.skipIf(tls.skip !== undefined)('attach() to node:https and connect("wss://...")', () => {
   it('speaks WebSocket over TLS with the CA given in tls.ca', async () => {
-    const key = readFileSync(join(certDir!, 'k.pem'));
-    const cert = readFileSync(join(certDir!, 'c.pem'));
+    const { key, cert } = tls as { key: Buffer; cert: Buffer };
     const https = createHttps({ key, cert }, (_req, res) => res.end('secure page'));
     echoServer().attach(https);
     const port = await listen(https);
@@ -133,8 +100,7 @@ describe.skipIf(certSkipReason !== undefined)('attach() to node:https and connec
   });
 
   it('connects to wss://127.0.0.1 without sending an IP address as the TLS server name (RFC 6066 §3)', async () => {
-    const key = readFileSync(join(certDir!, 'k.pem'));
-    const cert = readFileSync(join(certDir!, 'c.pem'));
+    const { key, cert } = tls as { key: Buffer; cert: Buffer };
     const https = createHttps({ key, cert });
     const names: (string | false | null)[] = [];
     https.on('secureConnection', (s) => names.push(s.servername));
@@ -155,8 +121,7 @@ describe.skipIf(certSkipReason !== undefined)('attach() to node:https and connec
   });
 
   it('refuses a certificate it cannot verify (no CA given)', async () => {
-    const key = readFileSync(join(certDir!, 'k.pem'));
-    const cert = readFileSync(join(certDir!, 'c.pem'));
+    const { key, cert } = tls as { key: Buffer; cert: Buffer };
     const https = createHttps({ key, cert });
     echoServer().attach(https);
     const port = await listen(https);
