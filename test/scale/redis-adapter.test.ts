@@ -35,7 +35,7 @@ async function node(): Promise<{ server: Server; url: string; conns: Conn[] }> {
   return { server, url, conns };
 }
 
-async function texts(client: Awaited<ReturnType<typeof connect>>, n: number): Promise<string[]> {
+async function texts(client: Conn<any>, n: number): Promise<string[]> {
   const got: string[] = [];
   for await (const m of client) {
     got.push(m.data.toString());
