@@ -11,7 +11,7 @@
  * (`listening`, `outage`, `recovered`). Commands: `publish` (`topic` or none for a broadcast,
  * `data` as text or base64 with `binary`, `key`, `count`: `data` with `#` replaced by the index,
  * or for binary a 4-byte index and an 8-byte send time from `process.hrtime` in front),
- * `stats`, `close`.
+ * `stream` (`count` messages `data`, one every `intervalMs`, resolved when done), `stats`, `close`.
  */
 import { Server, type ServerOptionsInput } from '../src/index.js';
 import { RedisAdapter } from '../src/scale/redis.js';
@@ -19,7 +19,8 @@ import { intFlag, parseArgs } from './args.js';
 
 interface Command {
   id: number;
-  cmd: 'publish' | 'stats' | 'close';
+  cmd: 'publish' | 'stream' | 'stats' | 'close';
+  intervalMs?: number;
   topic?: string;
   data?: string;
   binary?: boolean;
@@ -67,6 +68,15 @@ function publish(c: Command): number {
   return count;
 }
 
+/** Publish `count` messages `data` (with `#` as the index), one every `intervalMs`. */
+async function stream(c: Command): Promise<number> {
+  for (let i = 0; i < (c.count ?? 1); i++) {
+    server.publish(c.topic ?? 'stream', (c.data ?? '#').replaceAll('#', String(i)));
+    await new Promise((r) => setTimeout(r, c.intervalMs ?? 5));
+  }
+  return c.count ?? 1;
+}
+
 let closing = false;
 async function close(): Promise<void> {
   if (closing) return;
@@ -80,6 +90,7 @@ process.on('message', (m: Command) => {
     try {
       let value: unknown;
       if (m.cmd === 'publish') value = publish(m);
+      else if (m.cmd === 'stream') value = await stream(m);
       else if (m.cmd === 'stats') value = { server: server.stats, redis: adapter.stats, state: adapter.state, clients: server.clientCount, topics: server.topics() };
       else if (m.cmd === 'close') value = await close();
       send({ id: m.id, ok: true, value });

@@ -27,14 +27,19 @@ import { backoffDelay, parseRedisOptions, type RedisAdapterOptions, type RedisAd
 export { RedisAdapterOptionsSchema } from './redis-options.js';
 export type { RedisAdapterOptions, RedisAdapterSettings } from './redis-options.js';
 
-/** Counters since the adapter connected. published = sent + unsent + dropped + queued. */
+/** Counters since the adapter connected. published = sent + unsent + failed + dropped + queued. */
 export interface RedisAdapterStats {
   /** Messages this node handed to the adapter for Redis (publish and broadcast). */
   published: number;
   /** Acknowledged by Redis. */
   sent: number;
-  /** Could not be sent: Redis was down (counted at once, never queued), or the command failed. */
+  /** Not sent: Redis was down when it was published (counted at once, never queued). */
   unsent: number;
+  /**
+   * Handed to Redis but never acknowledged (the connection dropped with it in flight): it may or
+   * may not have reached the other nodes.
+   */
+  failed: number;
   /** Refused because `maxQueue`/`maxQueueBytes` publishes were already in flight, or unencodable. */
   dropped: number;
   /** In flight now: handed to Redis, not yet acknowledged (and their bytes). */
@@ -62,7 +67,7 @@ export interface RedisRecovery {
   since: number;
   /** How long Redis was unreachable. */
   downMs: number;
-  /** Publishes counted in `unsent` during that time. */
+  /** Publishes counted in `unsent` or `failed` during that time. */
   unsent: number;
 }
 export type RedisAdapterState = 'up' | 'down' | 'closed';
@@ -115,7 +120,7 @@ export class RedisAdapter implements TopicBus {
   #onRecovered: ((recovery: RedisRecovery) => void) | undefined;
   #onError: ((error: Error) => void) | undefined;
   readonly #stats: Omit<RedisAdapterStats, 'subscribedTopics'> = {
-    published: 0, sent: 0, unsent: 0, dropped: 0, queued: 0, queuedBytes: 0, received: 0, skippedOwn: 0, malformed: 0, outages: 0,
+    published: 0, sent: 0, unsent: 0, failed: 0, dropped: 0, queued: 0, queuedBytes: 0, received: 0, skippedOwn: 0, malformed: 0, outages: 0,
   };
 
   /**
@@ -255,7 +260,7 @@ export class RedisAdapter implements TopicBus {
       () => {
         stats.queued--;
         stats.queuedBytes -= size;
-        stats.unsent++;
+        stats.failed++;
       },
     );
   }
@@ -315,7 +320,7 @@ export class RedisAdapter implements TopicBus {
     if (!ready && this.#state === 'up') {
       this.#state = 'down';
       this.#stats.outages++;
-      this.#unsentAtOutage = this.#stats.unsent;
+      this.#unsentAtOutage = this.#stats.unsent + this.#stats.failed;
       this.#outage = { since: Date.now(), error: error instanceof Error ? error : undefined };
       this.#onOutage?.(this.#outage);
     } else if (ready && this.#state === 'down' && this.#outage !== undefined) {
@@ -339,7 +344,7 @@ export class RedisAdapter implements TopicBus {
     if (this.#state === 'closed' || this.#outage !== outage || !(this.#pub.isReady && this.#sub.isReady)) return;
     this.#state = 'up';
     this.#outage = undefined;
-    this.#onRecovered?.({ since: outage.since, downMs: Date.now() - outage.since, unsent: this.#stats.unsent - this.#unsentAtOutage });
+    this.#onRecovered?.({ since: outage.since, downMs: Date.now() - outage.since, unsent: this.#stats.unsent + this.#stats.failed - this.#unsentAtOutage });
   }
 
   // ------------------------------------------------------------ shutdown
