@@ -6,7 +6,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, ErrorCode, Server, type Conn, type TopicBus, WebSocketError } from '../../src/index.js';
+import { createClient } from 'redis';
 import { RedisAdapter } from '../../src/scale/redis.js';
+import { encodeEnvelope } from '../../src/scale/redis-envelope.js';
 import { closeAll, guardProcess, startServer, waitUntil } from '../helpers/net.js';
 import { freePort, pubsubChannels, RedisServer } from '../helpers/redis.js';
 
@@ -171,6 +173,29 @@ describe('RedisAdapter (one process, real redis-server)', () => {
     expect(a1.stats.published).toBe(1);
     expect(forwarded).toEqual([]);
     await c2.close();
+  });
+
+  it('counts and reports what is not a valid message on its channels, and delivers none of it', async () => {
+    const r = await redis();
+    const one = await node();
+    const c = await connect(one.url);
+    await waitUntil(() => one.conns.length === 1, 2000, 'connection');
+    one.conns[0]!.subscribe('t');
+    const adapter = await adapterFor(one.server, r.url);
+    const errors: string[] = [];
+    adapter.handleError((e) => errors.push(e.message));
+    const badText = encodeEnvelope(Buffer.alloc(8, 9), false, Buffer.from([0xc3, 0x28]), false, undefined);
+    const redisClient = createClient({ url: r.url });
+    await redisClient.connect();
+    await redisClient.publish('wschan:t:t', 'not an envelope');
+    await redisClient.publish('wschan:t:t', badText);
+    await redisClient.publish('wschan:*', encodeEnvelope(Buffer.alloc(8, 9), false, 'topic flag on the broadcast channel', false, undefined));
+    await redisClient.publish('wschan:t:t', encodeEnvelope(Buffer.alloc(8, 9), false, 'valid', false, undefined));
+    await redisClient.close();
+    expect(await texts(c, 1)).toEqual(['valid']);
+    expect(adapter.stats).toMatchObject({ malformed: 3, received: 1 });
+    expect(errors).toEqual(['message on Redis channel wschan:t:t is not a wschan envelope', 'text message is not valid UTF-8', 'message on Redis channel wschan:* is not a wschan envelope']);
+    await c.close();
   });
 
   it('fails with typed errors: bad options, Redis unreachable; close() is idempotent', async () => {
