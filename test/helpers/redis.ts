@@ -11,13 +11,14 @@ import { ROOT } from '../examples/run.js';
 import { withTimeout } from './net.js';
 
 let checked = false;
-export function requireRedisServer(): void {
-  if (checked) return;
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+/** Throw a clear error when redis-server cannot be run (`env`: whose PATH to search). */
+export function requireRedisServer(env: NodeJS.ProcessEnv = process.env): void {
+  if (checked && env === process.env) return;
+  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8', env });
   if (r.error !== undefined || r.status !== 0) {
     throw new Error('redis-server is not on PATH: these tests need a real one (Debian: apt-get install -y redis-server; .ci/run installs it)');
   }
-  checked = true;
+  if (env === process.env) checked = true;
 }
 
 /** A free TCP port on 127.0.0.1 (the kernel's pick, released at once). */

@@ -10,7 +10,7 @@ import { createClient } from 'redis';
 import { RedisAdapter } from '../../src/scale/redis.js';
 import { encodeEnvelope } from '../../src/scale/redis-envelope.js';
 import { closeAll, guardProcess, startServer, waitUntil } from '../helpers/net.js';
-import { freePort, pubsubChannels, RedisServer } from '../helpers/redis.js';
+import { freePort, pubsubChannels, RedisServer, requireRedisServer } from '../helpers/redis.js';
 
 guardProcess();
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -196,6 +196,11 @@ describe('RedisAdapter (one process, real redis-server)', () => {
     expect(adapter.stats).toMatchObject({ malformed: 3, received: 1 });
     expect(errors).toEqual(['message on Redis channel wschan:t:t is not a wschan envelope', 'text message is not valid UTF-8', 'message on Redis channel wschan:* is not a wschan envelope']);
     await c.close();
+  });
+
+  it('the tests say how to get redis-server when it is missing (never a silent skip)', () => {
+    expect(() => requireRedisServer({ PATH: '/nonexistent' })).toThrow(/redis-server is not on PATH: .*apt-get install -y redis-server/);
+    expect(() => requireRedisServer()).not.toThrow();
   });
 
   it('fails with typed errors: bad options, Redis unreachable; close() is idempotent', async () => {
