@@ -30,7 +30,9 @@ const CONNS = arg('conns', 10_000);
 const BURST = arg('burst', 100);
 const SIZE = arg('size', 64);
 const REPS = arg('reps', 2);
-const PINGS = arg('pings', 40);
+const PINGS = arg('pings', 20);
+const PROBES = arg('probes', 3);
+const PROBE_PINGS = arg('probe-pings', 200);
 const PEERS = {
   wschan: { file: `${ROOT}dist/stress-tests/redis-node.js`, proto: 'wschan' },
   'socket.io': { file: `${ROOT}bench/peers/socketio-redis-node.mjs`, proto: 'socketio' },
@@ -126,7 +128,7 @@ async function runOnce(name, redis) {
   const clients = new Child(`${ROOT}bench/peers/fanout-clients.mjs`, []);
   try {
     const t0 = Date.now();
-    const opened = await clients.request('open', { ports, conns: CONNS, proto: peer.proto });
+    const opened = await clients.request('open', { ports, conns: CONNS, probes: PROBES, proto: peer.proto });
     const openS = (Date.now() - t0) / 1000;
     await sleep(1000); // subscriptions (Redis SUBSCRIBE on the nodes) settle
     // Warm-up burst, not measured.
@@ -156,6 +158,19 @@ async function runOnce(name, redis) {
     const lats = await clients.request('latencies');
     const local = lats[0].sort((a, b) => a - b);
     const remote = [...lats[1], ...lats[2]].sort((a, b) => a - b);
+    const all = [...local, ...remote].sort((a, b) => a - b);
+    // The Redis hop alone: one message at a time to the `probe` topic (PROBES subscribers per
+    // node, the 10,000 idle meanwhile), so no subscriber queues behind thousands of others.
+    for (let i = 0; i < PROBE_PINGS; i++) {
+      done = clients.event('done', 10_000);
+      await clients.request('expect', { count: PROBES * 3, latencySamples: PROBES * PROBE_PINGS, nodes: 3, keep: i > 0 });
+      await nodes[0].request('publish', { topic: 'probe', binary: true, size: SIZE, count: 1 });
+      latencyDone &&= (await done).done;
+      await sleep(2);
+    }
+    const plats = await clients.request('latencies');
+    const plocal = plats[0].sort((a, b) => a - b);
+    const premote = [...plats[1], ...plats[2]].sort((a, b) => a - b);
     return {
       peer: name,
       opened,
@@ -166,7 +181,10 @@ async function runOnce(name, redis) {
       latencyDone,
       localUs: { p50: pct(local, 50), p90: pct(local, 90), p99: pct(local, 99), n: local.length },
       remoteUs: { p50: pct(remote, 50), p90: pct(remote, 90), p99: pct(remote, 99), n: remote.length },
-      hopUs: pct(remote, 50) - pct(local, 50),
+      fanoutUs: { p50: pct(all, 50), p90: pct(all, 90), p99: pct(all, 99), n: all.length },
+      probeLocalUs: { p50: pct(plocal, 50), p90: pct(plocal, 90), p99: pct(plocal, 99), n: plocal.length },
+      probeRemoteUs: { p50: pct(premote, 50), p90: pct(premote, 90), p99: pct(premote, 99), n: premote.length },
+      hopUs: pct(premote, 50) - pct(plocal, 50),
       load: loadavg()[0],
     };
   } finally {
@@ -182,9 +200,11 @@ try {
     for (const name of Object.keys(PEERS)) {
       const r = await runOnce(name, redis);
       runs.push(r);
+      const ms = (u) => (u / 1000).toFixed(2);
       console.log(
-        `${name.padEnd(9)} rep ${rep + 1}: ${r.opened} subscribers (open ${r.openS.toFixed(1)} s); burst ${BURST}x${SIZE} B: ${Math.round(r.deliveriesPerSec).toLocaleString('en-US')} deliveries/s${r.burstDone ? '' : ' (INCOMPLETE)'}; ` +
-          `latency local p50/p90/p99 ${(r.localUs.p50 / 1000).toFixed(2)}/${(r.localUs.p90 / 1000).toFixed(2)}/${(r.localUs.p99 / 1000).toFixed(2)} ms, remote ${(r.remoteUs.p50 / 1000).toFixed(2)}/${(r.remoteUs.p90 / 1000).toFixed(2)}/${(r.remoteUs.p99 / 1000).toFixed(2)} ms; Redis hop +${(r.hopUs / 1000).toFixed(2)} ms; load ${r.load.toFixed(2)}`,
+        `${name.padEnd(9)} rep ${rep + 1}: ${r.opened} connections (open ${r.openS.toFixed(1)} s); burst ${BURST}x${SIZE} B: ${Math.round(r.deliveriesPerSec).toLocaleString('en-US')} deliveries/s${r.burstDone ? '' : ' (INCOMPLETE)'}; ` +
+          `one message to ${CONNS}: p50/p90/p99 ${ms(r.fanoutUs.p50)}/${ms(r.fanoutUs.p90)}/${ms(r.fanoutUs.p99)} ms; ` +
+          `probe local ${ms(r.probeLocalUs.p50)}/${ms(r.probeLocalUs.p99)} ms, remote ${ms(r.probeRemoteUs.p50)}/${ms(r.probeRemoteUs.p99)} ms (p50/p99): Redis hop +${ms(r.hopUs)} ms${r.latencyDone ? '' : ' (INCOMPLETE)'}; load ${r.load.toFixed(2)}`,
       );
     }
   }
@@ -197,19 +217,21 @@ const summary = {};
 for (const name of Object.keys(PEERS)) {
   summary[name] = {
     deliveriesPerSec: byPeer(name, (r) => r.deliveriesPerSec),
-    localP50Ms: byPeer(name, (r) => r.localUs.p50) / 1000,
-    remoteP50Ms: byPeer(name, (r) => r.remoteUs.p50) / 1000,
-    remoteP99Ms: byPeer(name, (r) => r.remoteUs.p99) / 1000,
+    fanoutP50Ms: byPeer(name, (r) => r.fanoutUs.p50) / 1000,
+    fanoutP99Ms: byPeer(name, (r) => r.fanoutUs.p99) / 1000,
+    probeLocalP50Ms: byPeer(name, (r) => r.probeLocalUs.p50) / 1000,
+    probeRemoteP50Ms: byPeer(name, (r) => r.probeRemoteUs.p50) / 1000,
+    probeRemoteP99Ms: byPeer(name, (r) => r.probeRemoteUs.p99) / 1000,
     hopMs: byPeer(name, (r) => r.hopUs) / 1000,
   };
 }
-console.log('\n| peer | deliveries/s (median) | local p50 | remote p50 | remote p99 | Redis hop (p50 remote − local) |');
+console.log('\n| peer | deliveries/s (median) | one message to all: p50 / p99 | probe local p50 | probe remote p50 / p99 | Redis hop (p50 remote − local) |');
 console.log('|---|---|---|---|---|---|');
 for (const [name, s] of Object.entries(summary)) {
-  console.log(`| ${name} | ${Math.round(s.deliveriesPerSec).toLocaleString('en-US')} | ${s.localP50Ms.toFixed(2)} ms | ${s.remoteP50Ms.toFixed(2)} ms | ${s.remoteP99Ms.toFixed(2)} ms | ${s.hopMs.toFixed(2)} ms |`);
+  console.log(`| ${name} | ${Math.round(s.deliveriesPerSec).toLocaleString('en-US')} | ${s.fanoutP50Ms.toFixed(2)} / ${s.fanoutP99Ms.toFixed(2)} ms | ${s.probeLocalP50Ms.toFixed(2)} ms | ${s.probeRemoteP50Ms.toFixed(2)} / ${s.probeRemoteP99Ms.toFixed(2)} ms | ${s.hopMs.toFixed(2)} ms |`);
 }
 console.log(`\nwschan / socket.io deliveries/s: ${(summary.wschan.deliveriesPerSec / summary['socket.io'].deliveriesPerSec).toFixed(2)}x`);
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
 const file = `${ROOT}bench/results/redis-fanout-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-writeFileSync(file, JSON.stringify({ meta: { conns: CONNS, burst: BURST, size: SIZE, reps: REPS, pings: PINGS, cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runs, summary }, null, 2));
+writeFileSync(file, JSON.stringify({ meta: { conns: CONNS, burst: BURST, size: SIZE, reps: REPS, pings: PINGS, probes: PROBES, probePings: PROBE_PINGS, cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version }, runs, summary }, null, 2));
 console.log(`results: ${file.slice(ROOT.length)}`);

@@ -3,8 +3,8 @@
 // Raw sockets and a header-only frame parser keep the client's cost per message low and the same
 // for both peers (a full client library would cap the measurement at its own speed).
 //
-// proto 'wschan': GET /?topics=feed; ready on the 101.
-// proto 'socketio': GET /socket.io/?EIO=4&transport=websocket; engine.io open packet '0{...}' ->
+// proto 'wschan': GET /?topics=feed (or probe); ready on the 101.
+// proto 'socketio': GET /socket.io/?EIO=4&transport=websocket&room=feed (or probe); engine.io open packet '0{...}' ->
 // send '40' (connect to namespace /), ready on '40{...}'; answer engine.io pings '2' with '3'.
 // socket.io sends a binary event as a text frame (451-[...placeholder...]) and then the bytes.
 //
@@ -106,15 +106,17 @@ function open(port, node, path) {
   });
 }
 
-async function openAll({ ports, conns, proto: p }) {
+async function openAll({ ports, conns, probes, proto: p }) {
   proto = p;
-  const path = proto === 'wschan' ? '/?topics=feed' : '/socket.io/?EIO=4&transport=websocket';
+  const path = (topic) => (proto === 'wschan' ? `/?topics=${topic}` : `/socket.io/?EIO=4&transport=websocket&room=${topic}`);
+  // The probes: `probes` extra connections per node on the topic `probe`, for the Redis hop alone.
+  const total = conns + probes * ports.length;
   let next = 0;
   const worker = async () => {
-    while (next < conns) {
+    while (next < total) {
       const i = next++;
       const node = i % ports.length;
-      const st = await open(ports[node], node, path);
+      const st = await open(ports[node], node, path(i < conns ? 'feed' : 'probe'));
       st.s.removeAllListeners('close');
       st.s.removeAllListeners('error');
       st.s.on('error', () => {});
