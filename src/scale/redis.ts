@@ -33,6 +33,11 @@ export interface RedisAdapterStats {
   published: number;
   /** Acknowledged by Redis. */
   sent: number;
+  /**
+   * Σ of Redis's replies to those: how many subscriber connections each reached (this node's own
+   * included when it has a subscriber of the topic). 0 for a message nobody else listens to.
+   */
+  reached: number;
   /** Not sent: Redis was down when it was published (counted at once, never queued). */
   unsent: number;
   /**
@@ -120,7 +125,7 @@ export class RedisAdapter implements TopicBus {
   #onRecovered: ((recovery: RedisRecovery) => void) | undefined;
   #onError: ((error: Error) => void) | undefined;
   readonly #stats: Omit<RedisAdapterStats, 'subscribedTopics'> = {
-    published: 0, sent: 0, unsent: 0, failed: 0, dropped: 0, queued: 0, queuedBytes: 0, received: 0, skippedOwn: 0, malformed: 0, outages: 0,
+    published: 0, sent: 0, reached: 0, unsent: 0, failed: 0, dropped: 0, queued: 0, queuedBytes: 0, received: 0, skippedOwn: 0, malformed: 0, outages: 0,
   };
 
   /**
@@ -252,10 +257,11 @@ export class RedisAdapter implements TopicBus {
     stats.queuedBytes += size;
     // One promise per publish is node-redis's API; per message, not per subscriber.
     (this.options.sharded ? this.#pub.sPublish(channel, message) : this.#pub.publish(channel, message)).then(
-      () => {
+      (receivers) => {
         stats.queued--;
         stats.queuedBytes -= size;
         stats.sent++;
+        stats.reached += receivers;
       },
       () => {
         stats.queued--;

@@ -206,7 +206,7 @@ export class FleetNode {
 
 export interface NodeStats {
   server: { published: number; queued: number; delivered: number; dropped: number; conflated: number };
-  redis: { published: number; sent: number; unsent: number; failed: number; dropped: number; queued: number; received: number; skippedOwn: number; malformed: number; outages: number; subscribedTopics: number };
+  redis: { published: number; sent: number; reached: number; unsent: number; failed: number; dropped: number; queued: number; received: number; skippedOwn: number; malformed: number; outages: number; subscribedTopics: number };
   state: string;
   clients: number;
   topics: string[];

@@ -92,8 +92,8 @@ describe('RedisAdapter (one process, real redis-server)', () => {
     expect(await texts(c1, 2)).toEqual(['\u0001\u0002\u0003', 'to all']);
     expect(await texts(c2, 2)).toEqual(['\u0001\u0002\u0003', 'to all']);
     await waitUntil(() => a1.stats.skippedOwn === 1 && a2.stats.skippedOwn === 2, 2000, 'own messages skipped');
-    expect(a1.stats).toMatchObject({ published: 1, sent: 1, unsent: 0, dropped: 0, queued: 0, received: 2, malformed: 0 });
-    expect(a2.stats).toMatchObject({ published: 2, sent: 2, unsent: 0, dropped: 0, queued: 0, received: 1, malformed: 0 });
+    expect(a1.stats).toMatchObject({ published: 1, sent: 1, reached: 2, unsent: 0, dropped: 0, queued: 0, received: 2, malformed: 0 });
+    expect(a2.stats).toMatchObject({ published: 2, sent: 2, reached: 4, unsent: 0, dropped: 0, queued: 0, received: 1, malformed: 0 });
     await c1.close();
     await c2.close();
   });
