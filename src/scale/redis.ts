@@ -18,7 +18,7 @@
  * Redis pub/sub is at-most-once: see docs/scaling.md for what that means for users.
  */
 import { randomBytes } from 'node:crypto';
-import type { Server, PublishOptions } from '../server/server.js';
+import type { PublishOptions } from '../server/server.js';
 import type { BusAttachment, TopicBus } from '../server/bus.js';
 import { ErrorCode, WebSocketError } from '../protocol/errors.js';
 import { decodeEnvelope, encodeEnvelope, isFromNode, MAX_KEY_BYTES, NODE_ID_BYTES } from './redis-envelope.js';
@@ -77,6 +77,15 @@ export interface RedisRecovery {
 }
 export type RedisAdapterState = 'up' | 'down' | 'closed';
 
+/**
+ * What the adapter needs of a server: the topic-bus seam (src/server/bus.ts). A `Server` has it; so
+ * can anything else that fans out locally (one `Server` per worker thread, for instance).
+ */
+export interface RedisAdapterHost {
+  attachBus(bus: TopicBus): BusAttachment;
+  deliver(topic: string | undefined, data: string | Uint8Array, options: PublishOptions | undefined, from: TopicBus | undefined, relay?: boolean): unknown;
+}
+
 /** The part of a node-redis client the adapter uses. */
 interface PubSubClient {
   readonly isReady: boolean;
@@ -107,7 +116,7 @@ export class RedisAdapter implements TopicBus {
   /** This node's id (8 random bytes), in the header of every message it publishes. */
   readonly nodeId: Buffer = randomBytes(NODE_ID_BYTES);
   readonly options: Readonly<RedisAdapterSettings>;
-  readonly #server: Server<any>;
+  readonly #server: RedisAdapterHost;
   readonly #pub: PubSubClient;
   readonly #sub: PubSubClient;
   readonly #broadcastChannel: string;
@@ -134,7 +143,7 @@ export class RedisAdapter implements TopicBus {
    * `WS_ERR_REDIS_UNAVAILABLE` when Redis cannot be reached within `connectTimeoutMs`, and with
    * `WS_ERR_MISSING_PEER_DEPENDENCY` when `redis` is not installed.
    */
-  static async connect(server: Server<any>, options?: RedisAdapterOptions): Promise<RedisAdapter> {
+  static async connect(server: RedisAdapterHost, options?: RedisAdapterOptions): Promise<RedisAdapter> {
     const settings = parseRedisOptions(options);
     const createClient = await loadCreateClient();
     const adapter = new RedisAdapter(server, settings, createClient);
@@ -142,7 +151,7 @@ export class RedisAdapter implements TopicBus {
     return adapter;
   }
 
-  private constructor(server: Server<any>, settings: ReturnType<typeof parseRedisOptions>, createClient: CreateClient) {
+  private constructor(server: RedisAdapterHost, settings: ReturnType<typeof parseRedisOptions>, createClient: CreateClient) {
     const { clientOptions, ...options } = settings;
     this.options = Object.freeze(options);
     this.#server = server;
