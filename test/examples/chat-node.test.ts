@@ -30,7 +30,7 @@ async function chatter(port: number): Promise<{ conn: Conn; got: string[] }> {
   return { conn, got };
 }
 
-describe('npm run chat-node', () => {
+describe('npm run chat-node', { timeout: 60_000 }, () => {
   it('is the script package.json runs', () => {
     const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts['chat-node']).toBe('node dist/examples/chat-node/main.js');

@@ -48,7 +48,8 @@ async function connectedClients(port: number): Promise<number> {
   return Number(/connected_clients:(\d+)/.exec(info)![1]) - 1; // minus the INFO connection itself
 }
 
-describe('a fleet of wschan nodes in separate processes, one redis-server', () => {
+// Processes start, connect and stop in each test: more than the default 20 s on a loaded machine.
+describe('a fleet of wschan nodes in separate processes, one redis-server', { timeout: 60_000 }, () => {
   it('three nodes: every node\'s subscribers get every message in order, text and binary, once each; interest-based subscription; clean shutdown', async () => {
     const r = await redis();
     const nodes = await Promise.all([0, 1, 2].map(() => FleetNode.start(r.url)));
@@ -132,7 +133,7 @@ describe('a fleet of wschan nodes in separate processes, one redis-server', () =
     const nodes = await Promise.all([0, 1, 2].map(() => FleetNode.start(r.url)));
     const subs = await Promise.all(nodes.map((n) => subscriber(n, ['s'])));
     await expect.poll(() => numsub(r.port, 'wschan:t:s')).toBe(3);
-    const COUNT = 400;
+    const COUNT = 600;
     const streaming = nodes[0]!.request('stream', { topic: 's', data: '#', count: COUNT, intervalMs: 5 }, );
     await waitUntil(() => subs[1]!.messages.length >= 60, 10_000, 'the stream to reach the other nodes');
     await r.kill();

@@ -33,5 +33,5 @@ describe('README: Redis', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 90_000); // a whole type-check of the package: 9-17 s on the shared 2-core machine
 });
