@@ -77,6 +77,12 @@ class Child {
     this.waiting = new Map();
     this.events = [];
     this.eventWaiters = [];
+    children.add(this);
+    this.proc.on('exit', (code, signal) => {
+      children.delete(this);
+      for (const w of this.waiting.values()) w.reject(new Error(`${file} exited (${code ?? signal})`));
+      this.waiting.clear();
+    });
     this.proc.on('message', (m) => {
       if (typeof m.id === 'number') {
         const w = this.waiting.get(m.id);
@@ -92,7 +98,12 @@ class Child {
   request(cmd, args = {}) {
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      const timer = setTimeout(() => reject(new Error(`${cmd}: no answer within 120 s`)), 120_000);
+      const done = (f) => (v) => {
+        clearTimeout(timer);
+        f(v);
+      };
+      this.waiting.set(id, { resolve: done(resolve), reject: done(reject) });
       this.proc.send({ id, cmd, ...args });
     });
   }
@@ -194,6 +205,15 @@ async function runOnce(name, redis) {
 }
 
 const redis = await startRedis();
+// Stopped from outside (timeout, Ctrl-C): leave no redis-server or node behind.
+const children = new Set();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    redis.proc.kill('SIGKILL');
+    for (const c of children) c.proc.kill('SIGKILL');
+    process.exit(130);
+  });
+}
 const runs = [];
 try {
   for (let rep = 0; rep < REPS; rep++) {
