@@ -8,7 +8,10 @@ export const RedisAdapterOptionsSchema = Type.Object(
     url: Type.String({ default: 'redis://127.0.0.1:6379', minLength: 1 }),
     /** Prefix of the Redis channel names, so several applications can share one Redis. */
     prefix: Type.String({ default: 'wschan:' }),
-    /** Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7): each channel lives on one shard of a cluster. */
+    /**
+     * Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7): the commands that keep a channel on one shard
+     * of a cluster. The connections go to `url` (one Redis): no cluster routing yet.
+     */
     sharded: Type.Boolean({ default: false }),
     /**
      * Whether a message from Redis is also handed to the server's other buses (and a message that
