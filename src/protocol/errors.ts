@@ -37,6 +37,9 @@ export const ErrorCode = {
   CloseTimeout: 'WS_ERR_CLOSE_TIMEOUT',
   SocketError: 'WS_ERR_SOCKET',
   HandlerFailed: 'WS_ERR_HANDLER_FAILED',
+  // Fan-out across machines (src/scale/redis.ts)
+  RedisUnavailable: 'WS_ERR_REDIS_UNAVAILABLE',
+  MissingPeerDependency: 'WS_ERR_MISSING_PEER_DEPENDENCY',
   // API misuse
   InvalidArgument: 'WS_ERR_INVALID_ARGUMENT',
   InvalidOptions: 'WS_ERR_INVALID_OPTIONS',

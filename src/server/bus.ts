@@ -14,8 +14,11 @@ export interface TopicBus {
    * A message was published (`topic` a string) or broadcast (`topic` undefined) on this server,
    * by the application or by another bus. It must not block and must not throw; what it cannot
    * forward it counts. `data` is the caller's value: copy it if you keep it past the call.
+   * `from` is the bus the message came in on (undefined: published by the application here), so a
+   * bus whose peers already hear of it another way (a Redis adapter per thread, beside the thread
+   * bus) can leave it alone.
    */
-  forward(topic: string | undefined, data: string | Uint8Array, isBinary: boolean, key: string | undefined): void;
+  forward(topic: string | undefined, data: string | Uint8Array, isBinary: boolean, key: string | undefined, from: TopicBus | undefined): void;
 }
 
 /** What `server.attachBus(bus)` returns. */

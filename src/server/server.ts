@@ -268,11 +268,13 @@ export class Server<D = undefined> {
    * For topic buses (`src/scale/`): deliver a message published elsewhere to this server's own
    * subscribers of `topic` (every connection when `topic` is undefined), and forward it to every
    * attached bus except `from`, the one it came in on. The result counts local connections only.
+   * With `relay` false it goes to no bus at all: for a bus whose message every other process has
+   * already had by another way (a Redis adapter attached in each worker thread).
    */
-  deliver(topic: string | undefined, data: string | Uint8Array, options: boolean | PublishOptions | undefined, from: TopicBus | undefined): PublishResult {
+  deliver(topic: string | undefined, data: string | Uint8Array, options: boolean | PublishOptions | undefined, from: TopicBus | undefined, relay = true): PublishResult {
     const result = this.publishTo(topic === undefined ? this.#conns : this.#topics.subscribers(topic), data, options);
     const buses = this.#buses;
-    if (buses.length !== 0) {
+    if (relay && buses.length !== 0) {
       let isBinary: boolean | undefined;
       let key: string | undefined;
       if (typeof options === 'object' && options !== null) {
@@ -282,7 +284,7 @@ export class Server<D = undefined> {
         isBinary = options;
       }
       isBinary ??= typeof data !== 'string';
-      for (const bus of buses) if (bus !== from) bus.forward(topic, data, isBinary, key);
+      for (const bus of buses) if (bus !== from) bus.forward(topic, data, isBinary, key, from);
     }
     return result;
   }
