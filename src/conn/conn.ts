@@ -9,6 +9,8 @@ import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { Channel } from './channel.js';
 import { Deadlines, type DeadlineNode } from './deadlines.js';
+import { connCloseChannel, connOpenChannel } from './diagnostics.js';
+import { reportError } from './report.js';
 
 export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -435,6 +437,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
         if (!this.#readPaused) socket.resume();
       });
     }
+    if (connOpenChannel.hasSubscribers) connOpenChannel.publish({ conn: this });
   }
 
   get state(): ConnState {
@@ -1347,6 +1350,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       error: this.#error,
       unsent,
     };
+    if (connCloseChannel.hasSubscribers) connCloseChannel.publish({ conn: this, info });
     const h = this.#handlers.handleClose;
     if (h !== undefined) {
       try {
@@ -1366,13 +1370,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   #report(error: WebSocketError): void {
-    const h = this.#handlers.handleError;
-    if (h === undefined) return;
-    try {
-      h(this, error);
-    } catch {
-      // An error handler that throws has nobody left to tell.
-    }
+    reportError(this, this.#handlers, error);
   }
 
   // ---------------------------------------------------------------- keepalive
@@ -1416,3 +1414,4 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
 function toBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
+
