@@ -111,25 +111,33 @@ const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorizat
  * go to `handleData` when given, else to `for await (const m of conn)`.
  */
 export function connect<D = undefined>(url: string | URL, options: ClientOptions<D> = {}): Promise<Conn<D>> {
+  let plan: Plan<D>;
+  try {
+    plan = planConnect(url, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return run(plan, options);
+}
+
+type Plan<D> = ReturnType<typeof planConnect<D>>;
+
+/** Check the URL and the options (throwing what connect() rejects with) and work out the offers. */
+export function planConnect<D>(url: string | URL, options: ClientOptions<D>) {
   const first = parseTarget(url);
-  if (first instanceof WebSocketError) return Promise.reject(first);
+  if (first instanceof WebSocketError) throw first;
 
   const schemaInput: Record<string, unknown> = {};
   const problems: string[] = [];
-  if (typeof options !== 'object' || options === null) return Promise.reject(new OptionsError('client options must be an object'));
+  if (typeof options !== 'object' || options === null) throw new OptionsError('client options must be an object');
   for (const [k, v] of Object.entries(options)) {
     if (v === undefined) continue;
     const check = OBJECT_OPTIONS[k];
     if (check === undefined) schemaInput[k] = v;
     else if (!check[0](v)) problems.push(`/${k}: Expected ${check[1]}`);
   }
-  let opts;
-  try {
-    if (problems.length > 0) throw new OptionsError(`invalid client options: ${problems.join('; ')}`);
-    opts = parseOptions(ClientOptionsSchema, schemaInput, 'client options');
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  if (problems.length > 0) throw new OptionsError(`invalid client options: ${problems.join('; ')}`);
+  const opts = parseOptions(ClientOptionsSchema, schemaInput, 'client options');
   const handlers: ConnHandlers<D> = {};
   for (const k of HANDLER_KEYS) if (options[k] !== undefined) (handlers as Record<string, unknown>)[k] = options[k];
   const deflate = resolveDeflate(opts.deflate);
@@ -146,12 +154,13 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
   }
   const offerHeader = offers.length > 0 ? formatExtensions(offers) : undefined;
   const protocols = opts.protocols ?? [];
-  try {
-    // A bad subprotocol or header is reported as every other bad argument is: by rejecting.
-    buildClientHeaders({ key: generateKey(), protocols, extensions: offerHeader, origin: opts.origin, headers: opts.headers });
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  // A bad subprotocol or header is reported as every other bad argument is (connect() rejects).
+  buildClientHeaders({ key: generateKey(), protocols, extensions: offerHeader, origin: opts.origin, headers: opts.headers });
+  return { first, opts, handlers, deflate, offers, offerHeader, protocols };
+}
+
+function run<D>(plan: Plan<D>, options: ClientOptions<D>): Promise<Conn<D>> {
+  const { first, opts, handlers, deflate, offers, offerHeader, protocols } = plan;
 
   return new Promise<Conn<D>>((resolve, reject) => {
     let settled = false;

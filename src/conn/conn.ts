@@ -1144,25 +1144,36 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#failWith(error, CloseCode.InternalError, 'internal error');
   }
 
-  /** Receive messages with `for await` (when no `handleData` is set). Ends when the connection closes. */
+  /**
+   * Receive messages with `for await` (when no `handleData` is set). Ends when the connection
+   * closes. Leaving the loop early (`break`, `return`, a throw) closes the connection with 1000,
+   * as leaving the loop over a Readable destroys the stream: nobody would read what comes next.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Message> {
     if (this.#handlers.handleData !== undefined) {
       throw new WebSocketError(ErrorCode.InvalidArgument, 'this connection delivers messages to handleData; it cannot also be iterated');
     }
     const inbox = (this.#inbox ??= new Channel<Message>(this.#opts.inboxSize));
-    for (;;) {
-      let m: Message | undefined = inbox.tryReceive();
-      if (m === undefined) {
-        if (this.#state === 'closed' || inbox.closed) return;
-        this.#resumeReading();
-        try {
-          m = await inbox.receive();
-        } catch {
-          return;
+    let early = true;
+    try {
+      for (;;) {
+        let m: Message | undefined = inbox.tryReceive();
+        if (m === undefined) {
+          if (this.#state === 'closed' || inbox.closed) break;
+          this.#resumeReading();
+          try {
+            m = await inbox.receive();
+          } catch {
+            break;
+          }
         }
+        if (this.#readPaused && !inbox.full) this.#resumeReading();
+        yield m;
       }
-      if (this.#readPaused && !inbox.full) this.#resumeReading();
-      yield m;
+      early = false;
+    } finally {
+      // Only an early exit gets here with `early` set: the loop itself ends only by `break` above.
+      if (early && this.#state === 'open') void this.close(CloseCode.NormalClosure, '');
     }
   }
 
