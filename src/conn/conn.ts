@@ -1425,4 +1425,3 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
 function toBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
-
