@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, HandshakeError, Server, type UpgradeRequest } from '../../src/index.js';
+import { connect, HandshakeError, Server, type Conn, type UpgradeRequest } from '../../src/index.js';
 import { closeAll, guardProcess, startServer } from '../helpers/net.js';
 
 guardProcess();
@@ -36,7 +36,7 @@ async function echo() {
   return { ...s, requests };
 }
 
-async function roundTrip(conn: Awaited<ReturnType<typeof connect>>, text: string): Promise<string> {
+async function roundTrip(conn: Conn, text: string): Promise<string> {
   await conn.write(text);
   for await (const m of conn) return m.data.toString();
   throw new Error('closed before the echo');
@@ -128,7 +128,7 @@ describe('over a unix domain socket', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const socketPath = join(dir, 'ws.sock');
     const http = createHttpServer((_req, res) => res.end('plain http'));
-    const server = new Server().handleUpgrade((req) => ({ data: req.url })).handleData((c, data) => c.write(`${String(c.data)} ${data.toString()}`));
+    const server = new Server<string | undefined>().handleUpgrade((req) => ({ data: req.url })).handleData((c, data) => c.write(`${String(c.data)} ${data.toString()}`));
     server.attach(http);
     await listenHttp(http, socketPath);
     cleanups.push(() => server.close());
