@@ -10,7 +10,7 @@ export const ReconnectOptionsSchema = Type.Object(
   {
     initialDelay: Type.Integer({ minimum: 0, default: 500, description: 'Delay before the first reconnect attempt (ms)' }),
     maxDelay: Type.Integer({ minimum: 0, default: 30_000, description: 'Cap on the delay between attempts (ms)' }),
-    factor: Type.Number({ minimum: 1, default: 2, description: 'Each failed attempt multiplies the delay by this' }),
+    factor: Type.Number({ minimum: 1, default: 2, description: 'Each retry multiplies the delay by this' }),
     jitter: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'Each delay is drawn from [delay × (1 − jitter), delay]' }),
     maxAttempts: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive failed attempts before giving up (default: never give up)' })),
   },
