@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, HandshakeError, Server } from '../../src/index.js';
 import { closeAll, computeAcceptKey, guardProcess, readRequestHead, startServer, startTcpServer } from '../helpers/net.js';
+import { startWsServer } from '../helpers/ws-peer.js';
 
 guardProcess();
 const cleanups: (() => Promise<void>)[] = [];
@@ -88,6 +89,32 @@ describe('a fallback offer without server_max_window_bits', () => {
     const conn = await connect(s.url, { deflate: true });
     expect(s.offered).toEqual(['permessage-deflate; client_max_window_bits']);
     await conn.close();
+  });
+});
+
+describe('against ws configured without server_max_window_bits (serverMaxWindowBits: false)', () => {
+  it('ws declines the first offer and takes the fallback (its echo comes compressed); without the fallback ws refuses the handshake', async () => {
+    // ws's lib/permessage-deflate.js skips every offer with server_max_window_bits when this is
+    // false (its typings only say number).
+    const serverMaxWindowBits = false as unknown as number;
+    const ws = await startWsServer({ perMessageDeflate: { serverMaxWindowBits, threshold: 0 } }, (peer) => {
+      peer.ws.on('message', (data, isBinary) => peer.ws.send(data as Buffer, { binary: isBinary, compress: true }));
+    });
+    cleanups.push(ws.close);
+    const rsv1: boolean[] = [];
+    const conn = await connect(ws.url, { deflate: { serverMaxWindowBits: 10, threshold: 0 }, handleFrame: (_c, f) => void rsv1.push(f.rsv1) });
+    // The answer carries no server_max_window_bits: it matches the fallback offer only.
+    expect(conn.extensions).toBe('permessage-deflate');
+    await conn.write(big);
+    for await (const m of conn) {
+      expect(m.data.toString()).toBe(big);
+      break;
+    }
+    expect(rsv1).toEqual([true]); // ws's echo came compressed
+    // Without the fallback, ws finds no acceptable offer and refuses the whole handshake (400).
+    const strict = await connect(ws.url, { deflate: { serverMaxWindowBits: 10, fallback: false } }).catch((e: unknown) => e);
+    expect(strict).toBeInstanceOf(HandshakeError);
+    expect((strict as HandshakeError).status).toBe(400);
   });
 });
 
