@@ -11,6 +11,9 @@ export type { ServerOptions, ServerOptionsInput, DeflateSettings } from './serve
 export type { TopicBus, BusAttachment } from './server/bus.js';
 export { connect, ClientOptionsSchema } from './client/client.js';
 export type { ClientOptions } from './client/client.js';
+export { reconnect, ReconnectingClient, ReconnectOptionsSchema } from './client/reconnect.js';
+export type { ReconnectAttempt, ReconnectEnd, ReconnectOptions, ReconnectState } from './client/reconnect.js';
+export { DiagnosticsChannel } from './conn/diagnostics.js';
 export { Conn, defaultConnOptions } from './conn/conn.js';
 export type { CloseInfo, ConnHandlers, ConnOptions, ConnState, Message, OverflowPolicy, PublishWriteResult, TopicHost, TryWriteResult, WriteResult } from './conn/conn.js';
 export { Channel } from './conn/channel.js';

@@ -9,6 +9,8 @@ import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { Channel } from './channel.js';
 import { Deadlines, type DeadlineNode } from './deadlines.js';
+import { connCloseChannel, connOpenChannel } from './diagnostics.js';
+import { reportError } from './report.js';
 
 export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -435,6 +437,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
         if (!this.#readPaused) socket.resume();
       });
     }
+    if (connOpenChannel.hasSubscribers) connOpenChannel.publish({ conn: this });
   }
 
   get state(): ConnState {
@@ -1141,25 +1144,36 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#failWith(error, CloseCode.InternalError, 'internal error');
   }
 
-  /** Receive messages with `for await` (when no `handleData` is set). Ends when the connection closes. */
+  /**
+   * Receive messages with `for await` (when no `handleData` is set). Ends when the connection
+   * closes. Leaving the loop early (`break`, `return`, a throw) closes the connection with 1000,
+   * as leaving the loop over a Readable destroys the stream: nobody would read what comes next.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Message> {
     if (this.#handlers.handleData !== undefined) {
       throw new WebSocketError(ErrorCode.InvalidArgument, 'this connection delivers messages to handleData; it cannot also be iterated');
     }
     const inbox = (this.#inbox ??= new Channel<Message>(this.#opts.inboxSize));
-    for (;;) {
-      let m: Message | undefined = inbox.tryReceive();
-      if (m === undefined) {
-        if (this.#state === 'closed' || inbox.closed) return;
-        this.#resumeReading();
-        try {
-          m = await inbox.receive();
-        } catch {
-          return;
+    let early = true;
+    try {
+      for (;;) {
+        let m: Message | undefined = inbox.tryReceive();
+        if (m === undefined) {
+          if (this.#state === 'closed' || inbox.closed) break;
+          this.#resumeReading();
+          try {
+            m = await inbox.receive();
+          } catch {
+            break;
+          }
         }
+        if (this.#readPaused && !inbox.full) this.#resumeReading();
+        yield m;
       }
-      if (this.#readPaused && !inbox.full) this.#resumeReading();
-      yield m;
+      early = false;
+    } finally {
+      // Only an early exit gets here with `early` set: the loop itself ends only by `break` above.
+      if (early && this.#state === 'open') void this.close(CloseCode.NormalClosure, '');
     }
   }
 
@@ -1347,6 +1361,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       error: this.#error,
       unsent,
     };
+    if (connCloseChannel.hasSubscribers) connCloseChannel.publish({ conn: this, info });
     const h = this.#handlers.handleClose;
     if (h !== undefined) {
       try {
@@ -1366,13 +1381,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   #report(error: WebSocketError): void {
-    const h = this.#handlers.handleError;
-    if (h === undefined) return;
-    try {
-      h(this, error);
-    } catch {
-      // An error handler that throws has nobody left to tell.
-    }
+    reportError(this, this.#handlers, error);
   }
 
   // ---------------------------------------------------------------- keepalive

@@ -27,6 +27,7 @@ export const ErrorCode = {
   UnsupportedVersion: 'WS_ERR_UNSUPPORTED_VERSION',
   InvalidExtensions: 'WS_ERR_INVALID_EXTENSIONS',
   Forbidden: 'WS_ERR_FORBIDDEN',
+  TooManyRedirects: 'WS_ERR_TOO_MANY_REDIRECTS',
   // Connection life
   ConnectionClosed: 'WS_ERR_CONNECTION_CLOSED',
   OutboxFull: 'WS_ERR_OUTBOX_FULL',

@@ -68,12 +68,26 @@ export function parseOptions<S extends TSchema>(schema: S, input: unknown, what:
   if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
     throw new OptionsError(`${what} must be an object`);
   }
-  const value = Value.Default(schema, structuredClone(input ?? {}));
+  // Defaults are filled into a copy of the caller's plain data. structuredClone is no good here:
+  // it throws a DataCloneError on a function (`verifyClient: () => true`) before the schema can
+  // name the key, and would turn an http.Agent or a SecureContext into a bare object.
+  const value = Value.Default(schema, copyPlain(input ?? {}));
   if (!Value.Check(schema, value)) {
     const problems = [...Value.Errors(schema, value)].flatMap(describeError);
     throw new OptionsError(`invalid ${what}: ${[...new Set(problems)].slice(0, 8).join('; ')}`);
   }
   return value as Static<S>;
+}
+
+/** A copy of plain objects and arrays, all the way down; anything else (a function, a class instance) as is. */
+function copyPlain(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(copyPlain);
+  if (typeof v !== 'object' || v === null) return v;
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, item] of Object.entries(v)) out[k] = copyPlain(item);
+  return out;
 }
 
 /**

@@ -3,6 +3,8 @@ import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Conn, isEarly, leaveEarly, listenEarly, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
+import { handshakeRefusedChannel, warnUnhandled } from '../conn/diagnostics.js';
+import { failOpen } from '../conn/report.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
@@ -424,10 +426,14 @@ export class Server<D = undefined> {
   }
 
   readonly #onAcceptError = (err: Error): void => {
+    const error = new ConnectionError(ErrorCode.SocketError, `accepting a connection failed: ${err.message}`, { cause: err });
     const h = this.#handleUpgradeError;
-    if (h === undefined) return;
+    if (h === undefined) {
+      warnUnhandled(error, 'handleUpgradeError');
+      return;
+    }
     try {
-      h(undefined, new ConnectionError(ErrorCode.SocketError, `accepting a connection failed: ${err.message}`, { cause: err }));
+      h(undefined, error);
     } catch {
       // nothing to tell
     }
@@ -713,9 +719,9 @@ export class Server<D = undefined> {
     if (open !== undefined) {
       try {
         const r = open(conn);
-        if (r instanceof Promise) r.catch((err: unknown) => this.#failOpen(conn, err));
+        if (r instanceof Promise) r.catch((err: unknown) => failOpen(conn, this.#handlers, err));
       } catch (err) {
-        this.#failOpen(conn, err);
+        failOpen(conn, this.#handlers, err);
       }
     }
     return conn;
@@ -747,21 +753,6 @@ export class Server<D = undefined> {
     this.#refuse(undefined, socket, error);
   };
 
-  /** handleOpen threw: report it, and close with 1011 Internal Error. */
-  #failOpen(conn: Conn<D>, err: unknown): void {
-    const error = new WebSocketError(ErrorCode.HandlerFailed, `handleOpen threw: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-      closeCode: 1011,
-    });
-    try {
-      this.#handlers.handleError?.(conn, error);
-    } catch {
-      // nothing to tell: a throw here would escape from a socket's 'data' event (listen()) or
-      // from upgrade(), after the 101 has gone out
-    }
-    if (conn.state === 'open') void conn.close(1011, 'internal error');
-  }
-
   /** Answer a refusal, close the socket, and report it to handleUpgradeError. */
   #refuse(req: UpgradeRequest | undefined, socket: Duplex, error: HandshakeError): void {
     if (!socket.destroyed && socket.writable) {
@@ -780,7 +771,10 @@ export class Server<D = undefined> {
   }
 
   #reportUpgradeError(req: UpgradeRequest | undefined, error: HandshakeError): void {
+    if (handshakeRefusedChannel.hasSubscribers) handshakeRefusedChannel.publish({ role: 'server', req, error });
     const h = this.#handleUpgradeError;
+    // A refusal for what the peer sent (4xx) is the server working; a 5xx is ours to hear about.
+    if (h === undefined && (error.status ?? 500) >= 500) warnUnhandled(error, 'handleUpgradeError');
     if (h !== undefined) {
       try {
         h(req, error);

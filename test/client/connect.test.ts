@@ -293,7 +293,7 @@ describe('connect(): bad arguments', () => {
   });
 
   it('refuses a scheme other than ws/wss with WS_ERR_INVALID_ARGUMENT', async () => {
-    await expectRejects(connect('ftp://127.0.0.1/'), WebSocketError, 'WS_ERR_INVALID_ARGUMENT', 'unsupported URL scheme ftp: (use ws: or wss:)');
+    await expectRejects(connect('ftp://127.0.0.1/'), WebSocketError, 'WS_ERR_INVALID_ARGUMENT', 'unsupported URL scheme ftp: (use ws:, wss:, ws+unix: or wss+unix:)');
   });
 
   it('refuses a URL with a fragment (RFC 6455 §3)', async () => {

@@ -37,11 +37,14 @@ async function node(): Promise<{ server: Server; url: string; conns: Conn[] }> {
   return { server, url, conns };
 }
 
+/** The next `n` messages; the connection stays open (leaving a for-await loop early would close it). */
 async function texts(client: Conn<any>, n: number): Promise<string[]> {
+  const it = client[Symbol.asyncIterator]();
   const got: string[] = [];
-  for await (const m of client) {
-    got.push(m.data.toString());
-    if (got.length === n) break;
+  while (got.length < n) {
+    const r = await it.next();
+    if (r.done === true) break;
+    got.push(r.value.data.toString());
   }
   return got;
 }
