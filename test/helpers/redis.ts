@@ -84,7 +84,7 @@ export class RedisServer {
   }
 
   async #waitPing(exited: () => boolean): Promise<void> {
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 15_000;
     while (!exited() && Date.now() < deadline) {
       try {
         if ((await redisCommand(this.port, 'PING')).startsWith('+PONG')) return;
@@ -93,7 +93,7 @@ export class RedisServer {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    if (!exited()) throw new Error(`redis-server on port ${this.port} did not answer PING within 5 s`);
+    if (!exited()) throw new Error(`redis-server on port ${this.port} did not answer PING within 15 s`);
   }
 
   /** SIGKILL: the connections drop at once, as when the machine dies. */
@@ -148,7 +148,7 @@ export class FleetNode {
       });
       proc.on('exit', (code) => reject(new Error(`fleet node exited (${code}) before listening: ${out}`)));
     });
-    const port = await withTimeout(listening, 8000, 'a fleet node to listen and connect to Redis');
+    const port = await withTimeout(listening, 30_000, 'a fleet node to listen and connect to Redis');
     node = new FleetNode(proc, port);
     proc.stdout!.on('data', (d: Buffer) => (node!.output += d.toString()));
     proc.on('exit', () => {
