@@ -1,4 +1,5 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { ClientHttp2Session } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -10,6 +11,8 @@ import { formatExtensions } from '../protocol/extensions.js';
 import { buildClientHeaders, generateKey, validateServerResponse } from '../protocol/handshake.js';
 import type { MaskKeySource } from '../protocol/mask.js';
 import { PerMessageDeflate, acceptDeflateResponse, buildDeflateOffer } from '../protocol/permessage-deflate.js';
+import { requestExtendedConnect } from './http2.js';
+import type { ExtensionOffer } from '../protocol/extensions.js';
 import { ConnOptionsSchema, DeflateOptionsSchema, connOptionsFrom, parseOptions, resolveDeflate } from '../server/options.js';
 
 export const ClientOptionsSchema = Type.Object(
@@ -49,10 +52,18 @@ export interface ClientOptions<D = undefined> extends ConnHandlers<D> {
   signal?: AbortSignal;
   /** Where masking keys come from (default: crypto-random). Tests inject a fixed key. */
   maskKeys?: MaskKeySource;
+  /**
+   * Open the WebSocket as a stream of an HTTP/2 session (RFC 8441 extended CONNECT) instead of an
+   * HTTP/1.1 upgrade: a `ClientHttp2Session` from `http2.connect()` to share one session among
+   * several WebSockets (you close it), or `true` to open a session for this WebSocket alone
+   * (closed with it; `tls` applies to it). Fails with `WS_ERR_H2_NO_EXTENDED_CONNECT` when the
+   * server does not allow extended CONNECT.
+   */
+  http2?: ClientHttp2Session | boolean;
 }
 
 const HANDLER_KEYS = ['handleOpen', 'handleData', 'handlePing', 'handlePong', 'handleClose', 'handleError', 'handleFrame'] as const;
-const NON_SCHEMA_KEYS = new Set<string>([...HANDLER_KEYS, 'data', 'tls', 'signal', 'maskKeys']);
+const NON_SCHEMA_KEYS = new Set<string>([...HANDLER_KEYS, 'data', 'tls', 'signal', 'maskKeys', 'http2']);
 
 /**
  * Open a WebSocket connection (RFC 6455 §4.1) to a `ws://` or `wss://` URL. Resolves with the same
@@ -93,6 +104,9 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
   } catch (err) {
     return Promise.reject(err);
   }
+
+  const ctx: OpenContext<D> = { options, opts, handlers, deflate };
+  if (options.http2 !== undefined && options.http2 !== false) return connectHttp2(u, options.http2 === true ? undefined : options.http2, ctx, offer);
 
   return new Promise<Conn<D>>((resolve, reject) => {
     let settled = false;
@@ -139,41 +153,11 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
       }
       try {
         const checked = validateServerResponse(res, { key, protocols, extensionsOffered: offer !== undefined });
-        let conn: Conn<D>['extensions'];
-        let codec: PerMessageDeflate | undefined;
-        if (deflate !== undefined) {
-          const params = acceptDeflateResponse(checked.extensions, deflate);
-          if (params !== undefined) {
-            codec = new PerMessageDeflate('client', params, deflate);
-            conn = formatExtensions(checked.extensions);
-          }
-        }
+        const codec = acceptDeflate(checked.extensions, deflate);
         settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        const c = new Conn<D>({
-          socket,
-          role: 'client',
-          options: connOptionsFrom(opts),
-          handlers,
-          data: options.data as D,
-          protocol: checked.protocol,
-          extensions: conn,
-          remoteAddress: (socket as Duplex & { remoteAddress?: string }).remoteAddress,
-          head,
-          deflate: codec !== undefined ? { codec, threshold: deflate!.threshold, paramsKey: null } : undefined,
-          maskKeys: options.maskKeys,
-        });
-        resolve(c);
-        const open = handlers.handleOpen;
-        if (open !== undefined) {
-          try {
-            const r = open(c);
-            if (r instanceof Promise) r.catch((e: unknown) => failOpen(c, handlers, e));
-          } catch (e) {
-            failOpen(c, handlers, e);
-          }
-        }
+        resolve(openConn(ctx, socket, checked.protocol, codec, (socket as Duplex & { remoteAddress?: string }).remoteAddress, head));
       } catch (err) {
         socket.destroy();
         fail(err instanceof Error ? err : new HandshakeError(ErrorCode.HandshakeFailed, String(err)));
@@ -181,6 +165,102 @@ export function connect<D = undefined>(url: string | URL, options: ClientOptions
     });
     req.end();
   });
+}
+
+interface OpenContext<D> {
+  options: ClientOptions<D>;
+  opts: ReturnType<typeof parseOptions<typeof ClientOptionsSchema>>;
+  handlers: ConnHandlers<D>;
+  deflate: ReturnType<typeof resolveDeflate>;
+}
+
+/** RFC 7692 §5: the server's answer to our permessage-deflate offer, as a codec (undefined: none). */
+function acceptDeflate(
+  extensions: ExtensionOffer[],
+  deflate: OpenContext<unknown>['deflate'],
+): { codec: PerMessageDeflate; extensions: string; threshold: number } | undefined {
+  if (deflate === undefined) return undefined;
+  const params = acceptDeflateResponse(extensions, deflate);
+  if (params === undefined) return undefined;
+  return { codec: new PerMessageDeflate('client', params, deflate), extensions: formatExtensions(extensions), threshold: deflate.threshold };
+}
+
+/** The handshake is done: the Conn over `socket` (a TCP/TLS socket, or an HTTP/2 stream), then handleOpen. */
+function openConn<D>(
+  ctx: OpenContext<D>,
+  socket: Duplex,
+  protocol: string | undefined,
+  deflate: ReturnType<typeof acceptDeflate>,
+  remoteAddress: string | undefined,
+  head: Buffer | undefined,
+): Conn<D> {
+  const { options, opts, handlers } = ctx;
+  const c = new Conn<D>({
+    socket,
+    role: 'client',
+    options: connOptionsFrom(opts),
+    handlers,
+    data: options.data as D,
+    protocol,
+    extensions: deflate?.extensions,
+    remoteAddress,
+    head,
+    deflate: deflate !== undefined ? { codec: deflate.codec, threshold: deflate.threshold, paramsKey: null } : undefined,
+    maskKeys: options.maskKeys,
+  });
+  const open = handlers.handleOpen;
+  if (open !== undefined) {
+    // Now, before the first message (its bytes are parsed on the next tick at the earliest).
+    try {
+      const r = open(c);
+      if (r instanceof Promise) r.catch((e: unknown) => failOpen(c, handlers, e));
+    } catch (e) {
+      failOpen(c, handlers, e);
+    }
+  }
+  return c;
+}
+
+/** RFC 8441: the WebSocket as an extended CONNECT stream on `session` (a new one when undefined). */
+function connectHttp2<D>(u: URL, session: ClientHttp2Session | undefined, ctx: OpenContext<D>, offer: string | undefined): Promise<Conn<D>> {
+  const { options, opts } = ctx;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const attempt = requestExtendedConnect(
+    { url: u, session, tls: options.tls, protocols: opts.protocols ?? [], extensions: offer, origin: opts.origin, headers: opts.headers },
+    (cancel) => {
+      timer = setTimeout(() => cancel(new HandshakeError(ErrorCode.HandshakeTimeout, `no handshake response within ${opts.handshakeTimeout} ms`)), opts.handshakeTimeout);
+      onAbort = () => cancel(new WebSocketError(ErrorCode.Aborted, 'connect aborted', { cause: options.signal?.reason }));
+      if (options.signal?.aborted) onAbort();
+      else options.signal?.addEventListener('abort', onAbort, { once: true });
+    },
+  );
+  const settle = (): void => {
+    clearTimeout(timer);
+    if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort);
+  };
+  return attempt.then(
+    (r) => {
+      settle();
+      let conn: Conn<D>;
+      try {
+        conn = openConn(ctx, r.stream, r.protocol, acceptDeflate(r.extensions, ctx.deflate), r.session.socket?.remoteAddress, undefined);
+      } catch (err) {
+        r.stream.close(0x8); // RFC 9113 §7 CANCEL
+        if (r.ownSession) r.session.close();
+        throw err;
+      }
+      if (r.ownSession) {
+        // A session of its own ends with the WebSocket (GOAWAY after the stream closes).
+        void conn.closed.then(() => r.session.close());
+      }
+      return conn;
+    },
+    (err: unknown) => {
+      settle();
+      throw err;
+    },
+  );
 }
 
 /** handleOpen threw: report it to handleError, as the server does, and close with 1011 (RFC 6455 §7.4.1). */
