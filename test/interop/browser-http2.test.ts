@@ -11,8 +11,9 @@
  *   every certificate error); Chromium uses HTTP/2 only on a connection it considers secure.
  * - No flag for RFC 8441 itself: Chromium (156 on Debian 12) uses it by default once the server's
  *   SETTINGS allow it; a build that fell back to HTTP/1.1 would fail the transport assertion.
- * - The page is loaded first: Chromium sends a WebSocket over HTTP/2 only on an HTTP/2 connection
- *   it already holds to the origin; it does not open one for the WebSocket.
+ * - The page is loaded first, so that Chromium holds an HTTP/2 connection to the origin: that is
+ *   what it sends an RFC 8441 WebSocket on. (Opened from about:blank, without that connection, the
+ *   same WebSocket failed outright on this machine.)
  * - The usual flags for this machine (see shared notes): no sandbox as root, no GPU, no QUIC.
  */
 import { existsSync } from 'node:fs';
