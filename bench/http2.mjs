@@ -34,9 +34,6 @@ const REPS = Number(value('reps', '3'));
 const PER_SESSION = Number(value('per-session', '1000'));
 const WINDOW = Number(value('window', '256'));
 
-if (argv.includes('--client')) await client();
-else await main();
-
 // ---- the client process ------------------------------------------------------------------------
 
 async function client() {
@@ -217,3 +214,6 @@ async function main() {
   if (h1 && ws) console.log(`wschan-h1/ws-h1: set-up time ${(h1.openS / ws.openS).toFixed(2)}x, memory per WebSocket ${(h1.kibPerConn / ws.kibPerConn).toFixed(2)}x`);
   if (h2 && ws) console.log(`wschan-h2/ws-h1: set-up time ${(h2.openS / ws.openS).toFixed(2)}x, memory per WebSocket ${(h2.kibPerConn / ws.kibPerConn).toFixed(2)}x`);
 }
+
+if (argv.includes('--client')) await client();
+else await main();
