@@ -318,3 +318,68 @@ describe('RFC 8441: WebSockets over HTTP/2 (TLS, self-signed)', () => {
   });
 });
 
+describe('RFC 8441: the Conn over a stream is the same Conn', () => {
+  it('keepalive pings run over the stream and measure rtt; counters count the stream bytes', async () => {
+    const { server, port, url } = await setup({ pingInterval: 40 });
+    const s = session(port);
+    const c = await connect(url, { http2: s });
+    await waitUntil(() => server.clientCount === 1, 2000, 'the server conn');
+    const sc = [...server.connections][0]!;
+    await waitUntil(() => !Number.isNaN(sc.rtt), 3000, 'a keepalive round trip');
+    expect(sc.rtt).toBeGreaterThanOrEqual(0);
+    await c.write('12345');
+    expect(await next(c)).toBe('12345');
+    expect(sc.messagesIn).toBe(1);
+    expect(sc.messagesOut).toBe(1);
+    // 5 payload bytes + 6 header bytes (masked), at least, plus the keepalive pongs.
+    expect(sc.bytesIn).toBeGreaterThanOrEqual(11);
+    expect(c.bytesOut).toBe(sc.bytesIn);
+    await c.close();
+  });
+
+  it('limits hold: a message over maxMessageSize closes with 1009, and the stream ends without a reset', async () => {
+    const { port, url, closes, streams } = await setup({ maxMessageSize: 1000 });
+    const s = session(port);
+    const c = await connect(url, { http2: s });
+    await c.write('x'.repeat(2000));
+    const info = await withTimeout(c.closed, 3000, 'the client to see the close');
+    expect(info.code).toBe(1009);
+    await waitUntil(() => closes.length === 1, 3000, 'the server close');
+    expect(closes[0]!.info.code).toBe(1009);
+    expect(closes[0]!.info.error?.code).toBe(ErrorCode.PayloadTooBig);
+    // The WebSocket close ended the stream with END_STREAM both ways, not RST_STREAM.
+    expect(streams.get(closes[0]!.conn)!.rstCode).toBe(h2.NGHTTP2_NO_ERROR);
+    expect(s.closed).toBe(false);
+  });
+
+  it('server.close() sends 1001 to WebSockets over HTTP/2 and they close cleanly; the session stays', async () => {
+    const { server, port, url } = await setup();
+    const s = session(port);
+    const conns = await Promise.all([connect(url, { http2: s }), connect(url, { http2: s })]);
+    await server.close();
+    const infos = await Promise.all(conns.map((c) => c.closed));
+    for (const info of infos) expect(info).toMatchObject({ code: 1001, wasClean: true });
+    expect(s.closed || s.destroyed).toBe(false);
+  });
+
+  it('an async handleUpgrade that never decides is refused with 503 after handshakeTimeout', async () => {
+    const { server, port, url } = await setup({ handshakeTimeout: 100 });
+    const refused: Array<{ code: string; status: number | undefined }> = [];
+    server.handleUpgradeError((_req, e) => refused.push({ code: e.code, status: e.status }));
+    server.handleUpgrade(() => new Promise(() => {}));
+    const s = session(port);
+    const err = await connect(url, { http2: s }).catch((e: unknown) => e);
+    expect((err as HandshakeError).status).toBe(503);
+    expect(refused).toEqual([{ code: ErrorCode.HandshakeTimeout, status: 503 }]);
+  });
+
+  it('connect rejects with the handshake timeout when the server never answers the CONNECT', async () => {
+    const h2server = createSecureServer({ cert: cert.cert, key: cert.key, settings: { enableConnectProtocol: true } });
+    h2server.on('stream', () => {}); // takes the stream, never answers
+    const port = await listen(h2server);
+    const s = session(port);
+    const err = await connect(`wss://localhost:${port}/`, { http2: s, handshakeTimeout: 150 }).catch((e: unknown) => e);
+    expect((err as HandshakeError).code).toBe(ErrorCode.HandshakeTimeout);
+    expect(s.closed || s.destroyed).toBe(false); // a shared session is not ours to close
+  });
+});
