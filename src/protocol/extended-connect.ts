@@ -88,13 +88,8 @@ export function buildConnectRequestHeaders(opts: {
   origin?: string | undefined;
   headers?: Record<string, string> | undefined;
 }): Record<string, string> {
-  const h1 = buildClientHeaders({
-    key: '',
-    protocols: opts.protocols,
-    ...(opts.extensions !== undefined ? { extensions: opts.extensions } : {}),
-    ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
-    ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
-  } as Parameters<typeof buildClientHeaders>[0]);
+  // The same checks of subprotocols, Origin and extra headers as over HTTP/1.1 (then renamed below).
+  const h1 = buildClientHeaders({ key: '', protocols: opts.protocols, extensions: opts.extensions, origin: opts.origin, headers: opts.headers });
   const out: Record<string, string> = { ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': opts.scheme, ':path': opts.path, ':authority': opts.authority };
   for (const [name, value] of Object.entries(h1)) {
     const n = name.toLowerCase();
@@ -115,9 +110,11 @@ export function validateConnectResponse(
 ): { protocol: string | undefined; extensions: ExtensionOffer[] } {
   const status = Number(headers[':status']);
   if (!(status >= 200 && status < 300)) {
-    throw new HandshakeError(ErrorCode.HandshakeFailed, `server answered ${Number.isNaN(status) ? '(no status)' : status} to the extended CONNECT instead of 2xx`, {
-      status: Number.isNaN(status) ? undefined : status,
-    } as { status?: number });
+    throw new HandshakeError(
+      ErrorCode.HandshakeFailed,
+      `server answered ${Number.isNaN(status) ? '(no status)' : status} to the extended CONNECT instead of 2xx`,
+      Number.isNaN(status) ? {} : { status },
+    );
   }
   return checkResponseSelection(headers as Record<string, string | string[] | undefined>, expect);
 }
