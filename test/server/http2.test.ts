@@ -200,6 +200,15 @@ describe('RFC 8441: WebSockets over HTTP/2 (TLS, self-signed)', () => {
     expect(s.closed || s.destroyed).toBe(false);
   });
 
+  it('handleUpgrade headers that HTTP/2 forbids (Connection) are refused with 500, not a broken stream', async () => {
+    const { server, port, url } = await setup();
+    server.handleUpgrade(() => ({ data: undefined, headers: { Connection: 'keep-alive' } }));
+    const s = session(port);
+    const err = await connect(url, { http2: s }).catch((e: unknown) => e);
+    expect((err as HandshakeError).status).toBe(500);
+    expect(server.clientCount).toBe(0);
+  });
+
   it('a stream reset by the client ends the server Conn with 1006 and WS_ERR_H2_STREAM_RESET; the other streams go on', async () => {
     const { port, url, closes } = await setup();
     const s = session(port);
