@@ -200,6 +200,30 @@ describe('RFC 8441: WebSockets over HTTP/2 (TLS, self-signed)', () => {
     expect(s.closed || s.destroyed).toBe(false);
   });
 
+  it('routes extended CONNECTs by path as HTTP/1.1 upgrades are: two Servers on one http2 server, 404 for the rest', async () => {
+    const h2server = createSecureServer({ cert: cert.cert, key: cert.key, allowHTTP1: true });
+    const chat = new Server({ path: '/chat' }).handleData((c) => c.write('chat'));
+    const feed = new Server({ path: '/feed' }).handleData((c) => c.write('feed'));
+    chat.attach(h2server);
+    feed.attach(h2server);
+    cleanups.push(() => chat.close(), () => feed.close());
+    const port = await listen(h2server);
+    const s = session(port);
+    const [a, b] = await Promise.all([connect(`wss://localhost:${port}/chat`, { http2: s }), connect(`wss://localhost:${port}/feed?x=1`, { http2: s })]);
+    await a.write('?');
+    await b.write('?');
+    expect(await next(a)).toBe('chat');
+    expect(await next(b)).toBe('feed');
+    expect([chat.clientCount, feed.clientCount]).toEqual([1, 1]);
+    const err = await connect(`wss://localhost:${port}/other`, { http2: s }).catch((e: unknown) => e);
+    expect((err as HandshakeError).status).toBe(404);
+    // Over HTTP/1.1 on the same port, the same routes.
+    const c = await connect(`wss://localhost:${port}/feed`, { tls: { ca: cert.cert } });
+    expect(c.transport).toBe('http1');
+    expect(feed.clientCount).toBe(2);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
   it('handleUpgrade headers that HTTP/2 forbids (Connection) are refused with 500, not a broken stream', async () => {
     const { server, port, url } = await setup();
     server.handleUpgrade(() => ({ data: undefined, headers: { Connection: 'keep-alive' } }));
