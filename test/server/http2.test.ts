@@ -293,7 +293,8 @@ describe('RFC 8441: WebSockets over HTTP/2 (TLS, self-signed)', () => {
     await c.write('after goaway');
     expect(await next(c)).toBe('after goaway');
     const late = await connect(url, { http2: s }).catch((e: unknown) => e);
-    expect(late).toBeInstanceOf(Error);
+    expect(late).toBeInstanceOf(HandshakeError);
+    expect((late as HandshakeError).code).toBe(ErrorCode.HandshakeFailed);
     await c.close();
     expect((await c.closed).wasClean).toBe(true);
   });
