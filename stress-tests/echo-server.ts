@@ -2,18 +2,26 @@
  * The echo server used by the stress tests, the benchmarks and the Autobahn|Testsuite: every text
  * or binary message is sent back as the same type.
  *
- *   npm run echo -- --port 9001 [--host 127.0.0.1] [--deflate]
+ *   npm run echo -- --port 9001 [--host 127.0.0.1] [--deflate] [--http2]
+ *
+ * With `--http2` it serves TLS with a self-signed certificate made at start (its SHA-256
+ * fingerprint is printed): WebSockets over HTTP/2 streams (RFC 8441 extended CONNECT) and HTTP/1.1
+ * upgrades on the same port (wss://).
  *
  * It prints one line when it listens. Limits are raised to what the Autobahn cases send (16 MiB
  * messages); everything else is the library's defaults.
  */
+import { createSecureServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { Server } from '../src/index.js';
 import { intFlag, parseArgs } from './args.js';
+import { makeSelfSigned } from './self-signed.js';
 
 const { flags } = parseArgs(process.argv.slice(2));
 const port = intFlag(flags, 'port', 9001);
 const host = typeof flags.get('host') === 'string' ? (flags.get('host') as string) : '127.0.0.1';
 const deflate = flags.has('deflate') && flags.get('deflate') !== 'false';
+const http2 = flags.has('http2') && flags.get('http2') !== 'false';
 
 const server = new Server({
   maxMessageSize: 64 * 1024 * 1024,
@@ -38,8 +46,25 @@ if (flags.has('verbose')) {
   server.handleUpgradeError((req, err) => console.error(`upgrade ${req?.url ?? "(no request)"}: ${err.status} ${err.message}`));
 }
 
-const addr = await server.listen({ port, host });
-console.log(`wschan echo server listening on ws://${addr.address}:${addr.port}${deflate ? ' (permessage-deflate)' : ''}`);
+let stopListening: () => void = () => {};
+if (http2) {
+  const cert = makeSelfSigned();
+  const h2 = createSecureServer({ cert: cert.cert, key: cert.key, allowHTTP1: true }, (req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end(`wschan echo: open a WebSocket here (HTTP/${req.httpVersion})\n`);
+  });
+  server.attach(h2);
+  await new Promise<void>((resolve, reject) => {
+    h2.once('error', reject);
+    h2.listen(port, host, () => resolve());
+  });
+  stopListening = () => h2.close();
+  const addr = h2.address() as AddressInfo;
+  console.log(`certificate SHA-256 fingerprint ${cert.fingerprint256}`);
+  console.log(`wschan echo server listening on wss://${addr.address}:${addr.port} (HTTP/2 RFC 8441 and HTTP/1.1)${deflate ? ' (permessage-deflate)' : ''}`);
+} else {
+  const addr = await server.listen({ port, host });
+  console.log(`wschan echo server listening on ws://${addr.address}:${addr.port}${deflate ? ' (permessage-deflate)' : ''}`);
+}
 
 function parseBurst(text: string): { count: number; size: number } | undefined {
   const m = /^__burst:(\d{1,6}):(\d{1,7})$/.exec(text);
@@ -57,6 +82,7 @@ function burstPayload(k: number, size: number): Buffer {
 }
 
 const stop = (): void => {
+  stopListening();
   void server.close().then(() => process.exit(0));
 };
 process.on('SIGINT', stop);

@@ -1,4 +1,5 @@
 import { Agent, request as httpRequest, type ClientRequest, type ClientRequestArgs, type IncomingMessage } from 'node:http';
+import type { ClientHttp2Session } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -13,6 +14,7 @@ import { buildClientHeaders, generateKey, validateServerResponse } from '../prot
 import type { MaskKeySource } from '../protocol/mask.js';
 import { PerMessageDeflate, acceptDeflateResponse, buildDeflateOffer, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { ConnOptionsSchema, DeflateOptionsSchema, connOptionsFrom, parseOptions, resolveDeflate, type DeflateSettings } from '../server/options.js';
+import { requestExtendedConnect } from './http2.js';
 import { isRedirect, parseTarget, redirectTarget, sameOrigin, type Target } from './target.js';
 
 /** The client's permessage-deflate settings: the server's, plus whether to add a fallback offer. */
@@ -84,6 +86,14 @@ export interface ClientOptions<D = undefined> extends ConnHandlers<D> {
   signal?: AbortSignal;
   /** Where masking keys come from (default: crypto-random). Tests inject a fixed key. */
   maskKeys?: MaskKeySource;
+  /**
+   * Open the WebSocket as a stream of an HTTP/2 session (RFC 8441 extended CONNECT) instead of an
+   * HTTP/1.1 upgrade: a `ClientHttp2Session` from `http2.connect()` to share one session among
+   * several WebSockets (you close it), or `true` to open a session for this WebSocket alone
+   * (closed with it; `tls` applies to it). Fails with `WS_ERR_H2_NO_EXTENDED_CONNECT` when the
+   * server does not allow extended CONNECT.
+   */
+  http2?: ClientHttp2Session | boolean;
 }
 
 const HANDLER_KEYS = ['handleOpen', 'handleData', 'handlePing', 'handlePong', 'handleClose', 'handleError', 'handleFrame'] as const;
@@ -96,6 +106,7 @@ const OBJECT_OPTIONS: Record<string, [check: (v: unknown) => boolean, expected: 
   tls: [(v) => typeof v === 'object' && v !== null, 'an object'],
   maskKeys: [(v) => typeof v === 'object' && v !== null && isFunction((v as MaskKeySource).next), 'a MaskKeySource'],
   data: [() => true, ''],
+  http2: [(v) => typeof v === 'boolean' || (typeof v === 'object' && v !== null && isFunction((v as { request?: unknown }).request)), 'a boolean or a ClientHttp2Session'],
 };
 
 function isFunction(v: unknown): boolean {
@@ -161,6 +172,12 @@ export function planConnect<D>(url: string | URL, options: ClientOptions<D>) {
 
 function run<D>(plan: Plan<D>, options: ClientOptions<D>): Promise<Conn<D>> {
   const { first, opts, handlers, deflate, offers, offerHeader, protocols } = plan;
+
+  const ctx: OpenContext<D> = { options, opts, handlers, deflate, offers };
+  if (options.http2 !== undefined && options.http2 !== false) {
+    if (first.socketPath !== undefined) return Promise.reject(new WebSocketError(ErrorCode.InvalidArgument, 'http2 cannot be combined with a ws+unix: URL'));
+    return connectHttp2(new URL(first.href), options.http2 === true ? undefined : options.http2, ctx, offerHeader);
+  }
 
   return new Promise<Conn<D>>((resolve, reject) => {
     let settled = false;
@@ -231,41 +248,11 @@ function run<D>(plan: Plan<D>, options: ClientOptions<D>): Promise<Conn<D>> {
         }
         try {
           const checked = validateServerResponse(res, { key, protocols, extensionsOffered: offerHeader !== undefined });
-          let extensions: Conn<D>['extensions'];
-          let codec: PerMessageDeflate | undefined;
-          if (deflate !== undefined) {
-            const params = acceptAnyOffer(checked.extensions, deflate, offers);
-            if (params !== undefined) {
-              codec = new PerMessageDeflate('client', params, deflate);
-              extensions = formatExtensions(checked.extensions);
-            }
-          }
+          const accepted = acceptDeflate(checked.extensions, ctx);
           settled = true;
           clearTimeout(timer);
           options.signal?.removeEventListener('abort', onAbort);
-          const c = new Conn<D>({
-            socket,
-            role: 'client',
-            options: connOptionsFrom(opts),
-            handlers,
-            data: options.data as D,
-            protocol: checked.protocol,
-            extensions,
-            remoteAddress: (socket as Duplex & { remoteAddress?: string }).remoteAddress,
-            head,
-            deflate: codec !== undefined ? { codec, threshold: deflate!.threshold, paramsKey: null } : undefined,
-            maskKeys: options.maskKeys,
-          });
-          resolve(c);
-          const open = handlers.handleOpen;
-          if (open !== undefined) {
-            try {
-              const p = open(c);
-              if (p instanceof Promise) p.catch((e: unknown) => failOpen(c, handlers, e));
-            } catch (e) {
-              failOpen(c, handlers, e);
-            }
-          }
+          resolve(openConn(ctx, socket, checked.protocol, accepted, (socket as Duplex & { remoteAddress?: string }).remoteAddress, head));
         } catch (err) {
           socket.destroy();
           fail(err instanceof Error ? err : new HandshakeError(ErrorCode.HandshakeFailed, String(err)));
@@ -299,4 +286,103 @@ function acceptAnyOffer(response: readonly ExtensionOffer[], deflate: DeflateSet
 function withoutCredentials(headers: Record<string, string> | undefined): Record<string, string> | undefined {
   if (headers === undefined) return undefined;
   return Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.has(k.toLowerCase())));
+}
+
+interface OpenContext<D> {
+  options: ClientOptions<D>;
+  opts: ReturnType<typeof parseOptions<typeof ClientOptionsSchema>>;
+  handlers: ConnHandlers<D>;
+  deflate: ReturnType<typeof resolveDeflate>;
+  /** Our permessage-deflate offers, in order (a fallback may follow the first). */
+  offers: readonly ExtensionOffer[];
+}
+
+/** RFC 7692 §5: the server's answer to our permessage-deflate offers, as a codec (undefined: none). */
+function acceptDeflate<D>(
+  extensions: readonly ExtensionOffer[],
+  ctx: OpenContext<D>,
+): { codec: PerMessageDeflate; extensions: string; threshold: number } | undefined {
+  const { deflate, offers } = ctx;
+  if (deflate === undefined) return undefined;
+  const params = acceptAnyOffer(extensions, deflate, offers);
+  if (params === undefined) return undefined;
+  return { codec: new PerMessageDeflate('client', params, deflate), extensions: formatExtensions(extensions), threshold: deflate.threshold };
+}
+
+/** The handshake is done: the Conn over `socket` (a TCP/TLS socket, or an HTTP/2 stream), then handleOpen. */
+function openConn<D>(
+  ctx: OpenContext<D>,
+  socket: Duplex,
+  protocol: string | undefined,
+  deflate: ReturnType<typeof acceptDeflate>,
+  remoteAddress: string | undefined,
+  head: Buffer | undefined,
+): Conn<D> {
+  const { options, opts, handlers } = ctx;
+  const c = new Conn<D>({
+    socket,
+    role: 'client',
+    options: connOptionsFrom(opts),
+    handlers,
+    data: options.data as D,
+    protocol,
+    extensions: deflate?.extensions,
+    remoteAddress,
+    head,
+    deflate: deflate !== undefined ? { codec: deflate.codec, threshold: deflate.threshold, paramsKey: null } : undefined,
+    maskKeys: options.maskKeys,
+  });
+  const open = handlers.handleOpen;
+  if (open !== undefined) {
+    // Now, before the first message (its bytes are parsed on the next tick at the earliest).
+    try {
+      const r = open(c);
+      if (r instanceof Promise) r.catch((e: unknown) => failOpen(c, handlers, e));
+    } catch (e) {
+      failOpen(c, handlers, e);
+    }
+  }
+  return c;
+}
+
+/** RFC 8441: the WebSocket as an extended CONNECT stream on `session` (a new one when undefined). */
+function connectHttp2<D>(u: URL, session: ClientHttp2Session | undefined, ctx: OpenContext<D>, offer: string | undefined): Promise<Conn<D>> {
+  const { options, opts } = ctx;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const attempt = requestExtendedConnect(
+    { url: u, session, tls: options.tls, protocols: opts.protocols ?? [], extensions: offer, origin: opts.origin, headers: opts.headers },
+    (cancel) => {
+      timer = setTimeout(() => cancel(new HandshakeError(ErrorCode.HandshakeTimeout, `no handshake response within ${opts.handshakeTimeout} ms`)), opts.handshakeTimeout);
+      onAbort = () => cancel(new WebSocketError(ErrorCode.Aborted, 'connect aborted', { cause: options.signal?.reason }));
+      if (options.signal?.aborted) onAbort();
+      else options.signal?.addEventListener('abort', onAbort, { once: true });
+    },
+  );
+  const settle = (): void => {
+    clearTimeout(timer);
+    if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort);
+  };
+  return attempt.then(
+    (r) => {
+      settle();
+      let conn: Conn<D>;
+      try {
+        conn = openConn(ctx, r.stream, r.protocol, acceptDeflate(r.extensions, ctx), r.session.socket?.remoteAddress, undefined);
+      } catch (err) {
+        r.stream.close(0x8); // RFC 9113 §7 CANCEL
+        if (r.ownSession) r.session.close();
+        throw err;
+      }
+      if (r.ownSession) {
+        // A session of its own ends with the WebSocket (GOAWAY after the stream closes).
+        void conn.closed.then(() => r.session.close());
+      }
+      return conn;
+    },
+    (err: unknown) => {
+      settle();
+      throw err;
+    },
+  );
 }

@@ -11,6 +11,7 @@ import { Channel } from './channel.js';
 import { Deadlines, type DeadlineNode } from './deadlines.js';
 import { connCloseChannel, connOpenChannel } from './diagnostics.js';
 import { reportError } from './report.js';
+import { transportOf, type Transport } from './transport.js';
 
 export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -244,6 +245,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     return this.#remoteAddress;
   }
   #remoteAddress: string | undefined | null;
+  /** `'http2'` when the connection is a stream of an HTTP/2 session (RFC 8441), else `'http1'`. */
+  get transport(): Transport {
+    return transportOf(this.#socket);
+  }
   readonly protocol: string | undefined;
   readonly extensions: string | undefined;
   /** Your per-connection context. */
@@ -1232,7 +1237,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
 
   #onSocketError(err: Error): void {
     if (this.#error === undefined) {
-      this.#error = new ConnectionError(ErrorCode.SocketError, err.message, { cause: err, closeCode: CloseCode.AbnormalClosure });
+      // A transport may name its failure itself (an HTTP/2 stream reset, a GOAWAY: src/server/http2.ts).
+      this.#error = err instanceof WebSocketError ? err : new ConnectionError(ErrorCode.SocketError, err.message, { cause: err, closeCode: CloseCode.AbnormalClosure });
       this.#report(this.#error);
     }
   }

@@ -41,6 +41,13 @@ export const ErrorCode = {
   // Fan-out across machines (src/scale/redis.ts)
   RedisUnavailable: 'WS_ERR_REDIS_UNAVAILABLE',
   MissingPeerDependency: 'WS_ERR_MISSING_PEER_DEPENDENCY',
+  // WebSockets over HTTP/2 (RFC 8441)
+  /** The HTTP/2 peer did not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441 §3). */
+  ExtendedConnectDisabled: 'WS_ERR_H2_NO_EXTENDED_CONNECT',
+  /** The HTTP/2 stream carrying the WebSocket was reset (RST_STREAM with an error code). */
+  StreamReset: 'WS_ERR_H2_STREAM_RESET',
+  /** The HTTP/2 session ended under the WebSocket (GOAWAY with an error, or its connection died). */
+  SessionClosed: 'WS_ERR_H2_SESSION_CLOSED',
   // API misuse
   InvalidArgument: 'WS_ERR_INVALID_ARGUMENT',
   InvalidOptions: 'WS_ERR_INVALID_OPTIONS',

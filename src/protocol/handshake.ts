@@ -154,8 +154,22 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): ValidatedUpgrad
   // §4.2.1 item 4: "A |Connection| header field that includes the token "Upgrade", treated as an
   // ASCII case-insensitive value."
   if (!hasToken(h['connection'], 'upgrade')) throw refuse(400, 'Invalid Connection header: expected the token "Upgrade"');
-  // §4.2.1 item 6 and §4.2.2 item 4: another version (or none) is answered with 426 Upgrade
-  // Required and a |Sec-WebSocket-Version| header listing the versions we understand (§4.4).
+  checkVersion(h);
+  // §4.2.1 item 5: a |Sec-WebSocket-Key| that decodes to 16 bytes.
+  const rawKey = single(h['sec-websocket-key']);
+  const key = rawKey?.trim();
+  if (key === undefined || !isValidKey(key)) {
+    throw refuse(400, h['sec-websocket-key'] === undefined ? 'Missing Sec-WebSocket-Key header' : 'Invalid Sec-WebSocket-Key header');
+  }
+  return { key, ...readOffers(h), host };
+}
+
+/**
+ * §4.2.1 item 6 and §4.2.2 item 4 (also over HTTP/2, RFC 8441 §5): another version (or none) is
+ * answered with 426 Upgrade Required and a |Sec-WebSocket-Version| header listing the versions we
+ * understand (§4.4).
+ */
+export function checkVersion(h: UpgradeRequest['headers']): void {
   const version = single(h['sec-websocket-version']);
   if (version === undefined || version.trim() !== '13') {
     throw new HandshakeError(
@@ -164,17 +178,15 @@ export function validateUpgradeRequest(req: UpgradeRequestLike): ValidatedUpgrad
       { status: 426, headers: { 'Sec-WebSocket-Version': '13' } },
     );
   }
-  // §4.2.1 item 5: a |Sec-WebSocket-Key| that decodes to 16 bytes.
-  const rawKey = single(h['sec-websocket-key']);
-  const key = rawKey?.trim();
-  if (key === undefined || !isValidKey(key)) {
-    throw refuse(400, h['sec-websocket-key'] === undefined ? 'Missing Sec-WebSocket-Key header' : 'Invalid Sec-WebSocket-Key header');
-  }
+}
+
+/** The client's offers, read the same way over HTTP/1.1 and HTTP/2 (RFC 8441 §5). */
+export function readOffers(h: UpgradeRequest['headers']): Pick<ValidatedUpgrade, 'protocols' | 'extensions' | 'origin'> {
   const protocols = parseProtocols(h['sec-websocket-protocol']);
   const extensions = parseExtensions(h['sec-websocket-extensions']);
   // §4.2.1 item 7 (optional): |Origin|, sent by browsers.
   const origin = single(h['origin']);
-  return { key, protocols, extensions, origin, host };
+  return { protocols, extensions, origin };
 }
 
 // RFC 7230 §3.2: field-value = *( field-content / obs-fold ); we emit visible ASCII, SP and
@@ -341,6 +353,18 @@ export function validateServerResponse(
   const accept = single(h['sec-websocket-accept']);
   if (accept === undefined) throw fail('Missing Sec-WebSocket-Accept header');
   if (accept.trim() !== computeAcceptKey(expect.key)) throw fail('Invalid Sec-WebSocket-Accept header');
+  return checkResponseSelection(h, expect);
+}
+
+/**
+ * RFC 6455 §4.1 items 5 and 6, shared with the HTTP/2 response check (RFC 8441 §5): the
+ * subprotocol the server selected must be one we offered, and it may list extensions only when we
+ * offered some.
+ */
+export function checkResponseSelection(
+  h: ServerResponseLike['headers'],
+  expect: { protocols: string[]; extensionsOffered: boolean },
+): { protocol: string | undefined; extensions: ExtensionOffer[] } {
   // Item 6: a subprotocol "that was not present in the client's handshake" fails.
   let protocol: string | undefined;
   const rawProtocol = h['sec-websocket-protocol'];

@@ -27,6 +27,9 @@ import { PendingHandshake, PendingHandshakes } from './pending.js';
 import { TopicRegistry } from './topics.js';
 import { buildHttpResponse, type HttpResponse, type RequestHandler } from './http-response.js';
 import { addRoute, pathOf, removeRoute, type UpgradeRoute } from './upgrade-router.js';
+import { addHttp2Route, isHttp2Server, refuseStream, removeHttp2Route, respondAccepted, type AnyHttp2Server } from './http2.js';
+import { transportOf } from '../conn/transport.js';
+import { validateConnectRequest } from '../protocol/extended-connect.js';
 import type { BusAttachment, TopicBus } from './bus.js';
 import {
   ServerOptionsSchema,
@@ -123,7 +126,7 @@ export class Server<D = undefined> {
   /** listen()'s TCP server. */
   #net: NetServer | undefined;
   readonly #headLimits: RequestHeadLimits;
-  #attached: (HttpServer | HttpsServer)[] = [];
+  #attached: (HttpServer | HttpsServer | AnyHttp2Server)[] = [];
   #closing: Promise<void> | undefined;
   /** Handshakes in progress and their handshakeTimeout deadline. */
   readonly #pending: PendingHandshakes;
@@ -452,11 +455,15 @@ export class Server<D = undefined> {
    * path. One that nobody takes gets a 404, unless the http server has another `upgrade` listener
    * (then it is that listener's to answer). Throws when a Server with the same path (or another
    * without a path) is attached already.
+   * A node:http2 server too: RFC 8441 extended CONNECTs on its HTTP/2 sessions, routed by path
+   * the same way (it turns on `enableConnectProtocol` for the sessions opened from then on: attach
+   * before it listens), and HTTP/1.1 upgrades when it was made with `allowHTTP1: true`.
    */
-  attach(server: HttpServer | HttpsServer): this {
+  attach(server: HttpServer | HttpsServer | AnyHttp2Server): this {
     if (this.#closing !== undefined) throw new WebSocketError(ErrorCode.InvalidArgument, 'this server is closed');
     if (this.#attached.includes(server)) return this;
     addRoute(server, this.#route);
+    if (isHttp2Server(server)) addHttp2Route(server, this.#route);
     this.#attached.push(server);
     return this;
   }
@@ -600,7 +607,7 @@ export class Server<D = undefined> {
       if (opts.path !== undefined && pathOf(req.url) !== opts.path) {
         throw new HandshakeError(ErrorCode.HandshakeFailed, `no WebSocket endpoint at ${pathOf(req.url)}`, { status: 404 });
       }
-      v = validateUpgradeRequest(req);
+      v = transportOf(socket) === 'http2' ? validateConnectRequest(req) : validateUpgradeRequest(req);
       if (opts.origins !== undefined && (v.origin === undefined || !opts.origins.includes(v.origin))) {
         throw new HandshakeError(ErrorCode.Forbidden, `origin ${v.origin ?? '(none)'} is not allowed`, { status: 403 });
       }
@@ -687,8 +694,13 @@ export class Server<D = undefined> {
         if (deflate?.conn.paramsKey) this.#deflateParams.set(deflate.conn.paramsKey, deflate.params);
       }
       const extensions = deflate !== undefined ? formatExtensions([deflate.response]) : undefined;
-      const plain = protocol === undefined && extensions === undefined && extraHeaders === undefined ? buildPlainAcceptResponse(v.key) : undefined;
-      socket.write(plain ?? buildAcceptResponse({ key: v.key, protocol, extensions, headers: extraHeaders }));
+      if (v.key === '') {
+        // RFC 8441 §5: over HTTP/2, 200 and no Sec-WebSocket-Accept (an HTTP/1.1 key is never empty).
+        respondAccepted(socket, { protocol, extensions, headers: extraHeaders });
+      } else {
+        const plain = protocol === undefined && extensions === undefined && extraHeaders === undefined ? buildPlainAcceptResponse(v.key) : undefined;
+        socket.write(plain ?? buildAcceptResponse({ key: v.key, protocol, extensions, headers: extraHeaders }));
+      }
       // The Conn's own 'error' listener replaces ours: removed first, so the socket never holds
       // two (which would make EventEmitter allocate a listener array per connection). A listen()
       // socket has had the Conn's listeners from the start.
@@ -705,6 +717,8 @@ export class Server<D = undefined> {
         head,
         deflate: deflate?.conn,
         topics: this.#topics,
+        // Over HTTP/2 the stream has no address of its own: the session's socket has it.
+        remoteAddress: v.key === '' ? req.socket?.remoteAddress : undefined,
       });
     } catch (err) {
       if (!early && socket.listenerCount('error') === 0) socket.on('error', swallow);
@@ -755,7 +769,9 @@ export class Server<D = undefined> {
 
   /** Answer a refusal, close the socket, and report it to handleUpgradeError. */
   #refuse(req: UpgradeRequest | undefined, socket: Duplex, error: HandshakeError): void {
-    if (!socket.destroyed && socket.writable) {
+    if (transportOf(socket) === 'http2') {
+      refuseStream(socket, error.status ?? 400, error.message, error.headers);
+    } else if (!socket.destroyed && socket.writable) {
       let response: string;
       try {
         response = buildRefusalResponse(error.status ?? 400, error.message, error.headers);
@@ -811,7 +827,10 @@ export class Server<D = undefined> {
   }
 
   async #shutdown(): Promise<void> {
-    for (const s of this.#attached) removeRoute(s, this.#route);
+    for (const s of this.#attached) {
+      removeRoute(s, this.#route);
+      if (isHttp2Server(s)) removeHttp2Route(s, this.#route);
+    }
     const net = this.#net;
     const netClosed = net === undefined ? Promise.resolve() : new Promise<void>((resolve) => net.close(() => resolve()));
     // Handshakes in progress end here, unreported (not as timed out later), and their interval

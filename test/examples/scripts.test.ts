@@ -1,4 +1,7 @@
 /** The scripts other people rely on: `npm run echo` and `npm run autobahn-client`. */
+import { once } from 'node:events';
+import { connect as h2connect } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { connect, Server, type Conn } from '../../src/index.js';
 import { runScript } from './run.js';
@@ -30,6 +33,47 @@ describe('npm run echo', () => {
       }
     });
   }
+});
+
+describe('npm run echo -- --http2', () => {
+  it('serves RFC 8441 WebSockets and HTTP/1.1 upgrades on one TLS port, with the printed certificate fingerprint', async () => {
+    const { out, child } = await runScript('stress-tests/echo-server.js', ['--port', '0', '--http2', '--deflate'], {
+      until: (o) => o.includes('listening'),
+    });
+    try {
+      const fp = /^certificate SHA-256 fingerprint ([0-9A-F:]{95})$/m.exec(out);
+      const m = /^wschan echo server listening on wss:\/\/127\.0\.0\.1:(\d+) \(HTTP\/2 RFC 8441 and HTTP\/1\.1\)/m.exec(out);
+      expect(fp, out).not.toBeNull();
+      expect(m, out).not.toBeNull();
+      const port = Number(m![1]);
+      // The certificate is self-signed: trust it by the printed fingerprint, as a user would.
+      const session = h2connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+      session.on('error', () => {});
+      try {
+        await once(session, 'connect');
+        expect((session.socket as TLSSocket).getPeerCertificate().fingerprint256).toBe(fp![1]);
+        const [a, b] = await Promise.all([
+          connect(`wss://127.0.0.1:${port}/`, { http2: session, deflate: true }),
+          connect(`wss://127.0.0.1:${port}/`, { tls: { rejectUnauthorized: false } }),
+        ]);
+        expect(a.transport).toBe('http2');
+        expect(a.extensions).toMatch(/^permessage-deflate/);
+        expect(b.transport).toBe('http1');
+        await a.write('over h2');
+        await b.write(Buffer.from([1, 2]));
+        const ra = await a[Symbol.asyncIterator]().next();
+        const rb = await b[Symbol.asyncIterator]().next();
+        expect(ra.value?.data.toString()).toBe('over h2');
+        expect(rb.value?.isBinary).toBe(true);
+        expect(rb.value?.data.toString('hex')).toBe('0102');
+        await Promise.all([a.close(), b.close()]);
+      } finally {
+        session.destroy();
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
 });
 
 describe('npm run autobahn-client', () => {

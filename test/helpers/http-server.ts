@@ -1,12 +1,12 @@
 /** Helpers for tests that run node:http / node:https servers of their own. */
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
+import { makeSelfSigned, type SelfSigned } from '../../stress-tests/self-signed.js';
 
 export type Cleanup = () => Promise<void> | void;
 
@@ -33,24 +33,24 @@ export async function listenHttp(server: HttpServer, cleanups: Cleanup[]): Promi
 export type SelfSignedCert = { keyFile: string; certFile: string; key: Buffer; cert: Buffer; skip?: undefined } | { skip: string };
 
 /**
- * A self-signed certificate for localhost and 127.0.0.1, made with openssl in a temporary folder
- * that is removed after the file's tests; `skip` says why when openssl could not make one.
+ * A self-signed certificate for localhost and 127.0.0.1 (stress-tests/self-signed.ts, made with
+ * openssl), written to a temporary folder that is removed after the file's tests; `skip` says why
+ * when openssl could not make one.
  */
 export function selfSignedCert(): SelfSignedCert {
-  const dir = mkdtempSync(join(tmpdir(), 'wschan-tls-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
+  let made: SelfSigned;
   try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', keyFile, '-out', certFile],
-      { stdio: 'pipe' },
-    );
+    made = makeSelfSigned();
   } catch (e) {
     const skip = `openssl could not make a self-signed certificate: ${e instanceof Error ? e.message : String(e)}`;
     console.warn(`skipping the node:https tests: ${skip}`);
     return { skip };
   }
-  return { keyFile, certFile, key: readFileSync(keyFile), cert: readFileSync(certFile) };
+  const dir = mkdtempSync(join(tmpdir(), 'wschan-tls-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  writeFileSync(keyFile, made.key);
+  writeFileSync(certFile, made.cert);
+  return { keyFile, certFile, key: Buffer.from(made.key), cert: Buffer.from(made.cert) };
 }

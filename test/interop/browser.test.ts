@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { Server, type Frame } from '../../src/index.js';
+import { echoInPage } from '../helpers/browser-page.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (CHROMIUM === undefined) {
@@ -39,31 +40,7 @@ describe.skipIf(CHROMIUM === undefined)('interop: Chromium as the client', () =>
 
   /** In the page: open, send text/large text/binary, collect the echoes, close with 4000. */
   function runInPage(url: string) {
-    return page.evaluate(async (u) => {
-      const ws = new WebSocket(u);
-      ws.binaryType = 'arraybuffer';
-      await new Promise<void>((resolve, reject) => {
-        ws.onopen = () => resolve();
-        ws.onerror = () => reject(new Error('WebSocket error'));
-      });
-      const got: string[] = [];
-      const done = new Promise<void>((resolve) => {
-        ws.onmessage = (e) => {
-          got.push(typeof e.data === 'string' ? `text:${e.data.length}:${e.data.slice(0, 12)}` : `binary:${new Uint8Array(e.data).join(',')}`);
-          if (got.length === 4) resolve();
-        };
-      });
-      ws.send('héllo wörld');
-      ws.send('abc'.repeat(20_000));
-      ws.send(new Uint8Array([1, 2, 3, 250]));
-      ws.send('');
-      await done;
-      const closed = new Promise<{ code: number; reason: string; wasClean: boolean }>((resolve) => {
-        ws.onclose = (e) => resolve({ code: e.code, reason: e.reason, wasClean: e.wasClean });
-      });
-      ws.close(4000, 'bye');
-      return { extensions: ws.extensions, protocol: ws.protocol, got, close: await closed };
-    }, url);
+    return echoInPage(page, { url, send: ['héllo wörld', 'abc'.repeat(20_000), [1, 2, 3, 250], ''], close: { code: 4000, reason: 'bye' } });
   }
 
   it('negotiates permessage-deflate from Chromium offer and echoes compressed messages both ways', async () => {
