@@ -5,9 +5,10 @@
  * shard that owns the channel's hash slot.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Conn } from '../../src/index.js';
-import { guardProcess, sleep, waitUntil } from '../helpers/net.js';
-import { FleetNode, killFleet, pubsubChannels, redisCommand } from '../helpers/redis.js';
+import { connect, ErrorCode, type Conn } from '../../src/index.js';
+import { RedisAdapter } from '../../src/scale/redis.js';
+import { closeAll, guardProcess, sleep, startServer, waitUntil } from '../helpers/net.js';
+import { FleetNode, freePort, killFleet, pubsubChannels, redisCommand } from '../helpers/redis.js';
 import { RedisCluster } from '../helpers/redis-cluster.js';
 
 guardProcess();
@@ -15,6 +16,7 @@ const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   killFleet();
   for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  await closeAll();
 });
 
 async function cluster(): Promise<RedisCluster> {
@@ -143,5 +145,41 @@ describe('sharded pub/sub on a real Redis Cluster (3 masters), two wschan nodes 
     expect(sa.redis.unsent).toBe(3);
     expect(a.events.find((e) => e.event === 'recovered')).toMatchObject({ unsent: 3 });
     expect(await Promise.all([a.close(), b.close()])).toEqual([0, 0]);
+  });
+});
+
+async function clientCount(port: number): Promise<number> {
+  const info = await redisCommand(port, 'INFO', 'clients');
+  return Number(/connected_clients:(\d+)/.exec(info)![1]) - 1; // minus the INFO connection itself
+}
+
+describe('RedisAdapter with cluster (one process, a real Redis Cluster)', { timeout: 30_000 }, () => {
+  it('the outgoing queue is bounded in a cluster too; close() is idempotent and leaves no connection on any shard', async () => {
+    const c = await cluster();
+    const { server } = await startServer();
+    const adapter = await RedisAdapter.connect(server, { cluster: { rootNodes: [c.urls[1]!] }, maxQueue: 5 });
+    cleanup.push(() => adapter.close());
+    expect(adapter.options.sharded).toBe(true);
+    for (let i = 0; i < 50; i++) server.publish(`t${i % 7}`, `m${i}`); // topics on several shards
+    expect(adapter.stats).toMatchObject({ published: 50, queued: 5, dropped: 45 });
+    await waitUntil(() => adapter.stats.queued === 0, 5000, 'the five to be acknowledged');
+    expect(adapter.stats).toMatchObject({ published: 50, sent: 5, dropped: 45, unsent: 0, failed: 0, queuedBytes: 0 });
+    expect((await Promise.all(c.ports.map(clientCount))).every((n) => n > 0)).toBe(true);
+    const closing = adapter.close();
+    expect(adapter.close()).toBe(closing);
+    await closing;
+    expect(adapter.state).toBe('closed');
+    server.publish('t0', 'after close'); // detached: not counted, nothing thrown
+    expect(adapter.stats.published).toBe(50);
+    await expect.poll(() => Promise.all(c.ports.map(clientCount))).toEqual([0, 0, 0]);
+  });
+
+  it('no cluster at the root nodes: WS_ERR_REDIS_UNAVAILABLE naming the cluster', async () => {
+    const { server } = await startServer();
+    const port = await freePort();
+    await expect(RedisAdapter.connect(server, { cluster: { rootNodes: [`redis://127.0.0.1:${port}`] }, connectTimeoutMs: 2000 })).rejects.toMatchObject({
+      code: ErrorCode.RedisUnavailable,
+      message: expect.stringContaining(`the Redis Cluster at redis://127.0.0.1:${port}`),
+    });
   });
 });
