@@ -15,6 +15,9 @@
  *   not be sent. Publishing never waits for Redis: at most `maxQueue` publishes (`maxQueueBytes`)
  *   are in flight; past that, and during an outage, a publish is counted and not sent. Local
  *   subscribers are served by the server itself, Redis or not.
+ * - Cluster (`cluster: { rootNodes }`): node-redis's cluster client sends each SSUBSCRIBE and
+ *   SPUBLISH (Redis 7 sharded pub/sub) to the shard owning the channel's hash slot; the adapter is
+ *   up only while every master's connection is ready.
  * Redis pub/sub is at-most-once: see docs/scaling.md for what that means for users.
  */
 import { randomBytes } from 'node:crypto';
@@ -200,6 +203,8 @@ export class RedisAdapter implements TopicBus {
     cluster.on('error', this.#onClientError);
     cluster.on('node-error', this.#onClientError);
     for (const event of ['node-reconnecting', 'node-ready', 'node-disconnect', 'connect', 'disconnect']) cluster.on(event, this.#checkHealth);
+    // A slot moved and node-redis could not follow the channel to its new shard: say so.
+    cluster.on('sharded-channel-moved-error', (error: Error) => this.#onError?.(error));
   }
 
   /** Distinct connections (one cluster client, or the publishing and the subscribing client). */
