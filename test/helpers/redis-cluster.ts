@@ -92,12 +92,13 @@ export class RedisCluster {
     this.#procs[i] = proc;
     let exited = false;
     proc.on('exit', () => (exited = true));
-    const deadline = Date.now() + 5000;
+    // Bounds a hang, measures nothing: generous for a loaded shared machine (as RedisServer.start).
+    const deadline = Date.now() + 15_000;
     while (!exited && Date.now() < deadline) {
       if (await redisCommand(port, 'PING').then((r) => r.startsWith('+PONG'), () => false)) return;
       await new Promise((r) => setTimeout(r, 20));
     }
-    throw new Error(exited ? `redis-server (cluster node) exited at start on port ${port} (is the port taken?)` : `redis-server on port ${port} did not answer PING within 5 s`);
+    throw new Error(exited ? `redis-server (cluster node) exited at start on port ${port} (is the port taken?)` : `redis-server on port ${port} did not answer PING within 15 s`);
   }
 
   /** SIGKILL node `i`: its connections drop at once. */
