@@ -5,6 +5,8 @@
  *
  *   node dist/stress-tests/redis-node.js --redis redis://127.0.0.1:P [--port 0] [--sharded]
  *        [--overflow conflate --max-queued-frames 4]
+ *   node dist/stress-tests/redis-node.js --cluster redis://127.0.0.1:P1,redis://127.0.0.1:P2 [...]
+ *        (a Redis Cluster through its root nodes: sharded pub/sub routed to each channel's shard)
  *
  * A client connecting to `/?topics=a,b` is subscribed to `a` and `b`. The parent sends
  * `{ id, cmd, ... }` and gets `{ id, ok, value }` back; the node also sends `{ event }` messages
@@ -31,7 +33,8 @@ interface Command {
 
 const { flags } = parseArgs(process.argv.slice(2));
 const url = flags.get('redis');
-if (typeof url !== 'string') throw new Error('--redis redis://host:port is required');
+const rootNodes = flags.get('cluster');
+if (typeof url !== 'string' && typeof rootNodes !== 'string') throw new Error('--redis redis://host:port or --cluster redis://host:port,... is required');
 const send = (m: unknown): void => void process.send?.(m);
 
 const options: ServerOptionsInput = {};
@@ -45,7 +48,8 @@ server.handleOpen((conn) => {
 });
 
 const addr = await server.listen({ port: intFlag(flags, 'port', 0), host: '127.0.0.1' });
-const adapter = await RedisAdapter.connect(server, { url, sharded: flags.has('sharded'), minDelayMs: 20, maxDelayMs: 200 });
+const where = typeof rootNodes === 'string' ? { cluster: { rootNodes: rootNodes.split(',') } } : { url: url as string, sharded: flags.has('sharded') };
+const adapter = await RedisAdapter.connect(server, { ...where, minDelayMs: 20, maxDelayMs: 200 });
 adapter.handleOutage((o) => send({ event: 'outage', since: o.since }));
 adapter.handleRecovered((r) => send({ event: 'recovered', downMs: r.downMs, unsent: r.unsent }));
 adapter.handleError((e) => send({ event: 'error', message: e.message }));

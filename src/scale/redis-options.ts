@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { parseOptions } from '../server/options.js';
+import { OptionsError } from '../protocol/errors.js';
 
 /** Options of `RedisAdapter.connect` (validated; see the README's "Redis" section). */
 export const RedisAdapterOptionsSchema = Type.Object(
@@ -10,9 +11,23 @@ export const RedisAdapterOptionsSchema = Type.Object(
     prefix: Type.String({ default: 'wschan:' }),
     /**
      * Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7): the commands that keep a channel on one shard
-     * of a cluster. The connections go to `url` (one Redis): no cluster routing yet.
+     * of a cluster. Without `cluster` the connections go to `url` (one Redis); with it, to the
+     * shard that owns each channel's hash slot. `true` by default when `cluster` is given.
      */
-    sharded: Type.Boolean({ default: false }),
+    sharded: Type.Optional(Type.Boolean()),
+    /**
+     * A Redis Cluster (node-redis's cluster client): `rootNodes` are `redis://host:port` URLs of some
+     * of its nodes, from which the client discovers the others and the slot map. Every channel is
+     * then subscribed on, and published to, the shard that owns it (sharded pub/sub only).
+     */
+    cluster: Type.Optional(
+      Type.Object(
+        {
+          rootNodes: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /**
      * Whether a message from Redis is also handed to the server's other buses (and a message that
      * came in on another bus is published to Redis). `false` when the adapter is attached in every
@@ -31,18 +46,26 @@ export const RedisAdapterOptionsSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export type RedisAdapterSettings = Static<typeof RedisAdapterOptionsSchema>;
+type ParsedSettings = Static<typeof RedisAdapterOptionsSchema>;
+export type RedisAdapterSettings = Omit<ParsedSettings, 'sharded'> & { sharded: boolean };
 export type RedisAdapterOptions = Partial<RedisAdapterSettings> & {
   /**
-   * Passed to node-redis's `createClient` as they are, for what the adapter does not set itself
-   * (TLS, credentials, a `socket.reconnectStrategy` of your own). Not validated here.
+   * Passed to node-redis's `createClient` as they are (with `cluster`: as the `defaults` of every
+   * node's client), for what the adapter does not set itself (TLS, credentials, a
+   * `socket.reconnectStrategy` of your own). Not validated here.
    */
   clientOptions?: Record<string, unknown> | undefined;
 };
 
 export function parseRedisOptions(input: RedisAdapterOptions | undefined): RedisAdapterSettings & { clientOptions: Record<string, unknown> } {
   const { clientOptions, ...rest } = input ?? {};
-  const settings = parseOptions(RedisAdapterOptionsSchema, rest, 'Redis adapter options');
+  const parsed = parseOptions(RedisAdapterOptionsSchema, rest, 'Redis adapter options');
+  if (parsed.cluster !== undefined) {
+    // Classic PUBLISH in a cluster reaches every shard (no scaling), and one URL is not a cluster.
+    if (parsed.sharded === false) throw new OptionsError('invalid Redis adapter options: /cluster needs sharded pub/sub (leave /sharded unset or true)');
+    if (rest.url !== undefined) throw new OptionsError('invalid Redis adapter options: give either /url (one Redis) or /cluster (its rootNodes), not both');
+  }
+  const settings: RedisAdapterSettings = { ...parsed, sharded: parsed.sharded ?? parsed.cluster !== undefined };
   if (settings.maxDelayMs < settings.minDelayMs) settings.maxDelayMs = settings.minDelayMs;
   return { ...settings, clientOptions: clientOptions ?? {} };
 }

@@ -15,6 +15,9 @@
  *   not be sent. Publishing never waits for Redis: at most `maxQueue` publishes (`maxQueueBytes`)
  *   are in flight; past that, and during an outage, a publish is counted and not sent. Local
  *   subscribers are served by the server itself, Redis or not.
+ * - Cluster (`cluster: { rootNodes }`): node-redis's cluster client sends each SSUBSCRIBE and
+ *   SPUBLISH (Redis 7 sharded pub/sub) to the shard owning the channel's hash slot; the adapter is
+ *   up only while every master's connection is ready.
  * Redis pub/sub is at-most-once: see docs/scaling.md for what that means for users.
  */
 import { randomBytes } from 'node:crypto';
@@ -100,13 +103,23 @@ interface PubSubClient {
   close(): Promise<void>;
   destroy(): void;
 }
+/**
+ * The part of node-redis's cluster client the adapter uses besides PubSubClient: its masters, whose
+ * connections (commands, and sharded pub/sub when a channel of theirs is subscribed) must all be
+ * ready for the adapter to be up. The cluster's own `isReady` only says that it found its slots.
+ */
+interface ClusterClient extends PubSubClient {
+  readonly masters: ReadonlyArray<{ client?: { readonly isReady: boolean } | undefined; pubSub?: { client: { readonly isReady: boolean } } | undefined }>;
+}
 type Listener = (message: Buffer, channel: Buffer) => void;
-type CreateClient = (options: Record<string, unknown>) => PubSubClient;
+interface RedisModule {
+  createClient(options: Record<string, unknown>): PubSubClient;
+  createCluster(options: Record<string, unknown>): ClusterClient;
+}
 
-async function loadCreateClient(): Promise<CreateClient> {
+async function loadRedis(): Promise<RedisModule> {
   try {
-    const mod = (await import('redis')) as unknown as { createClient: CreateClient };
-    return mod.createClient;
+    return (await import('redis')) as unknown as RedisModule;
   } catch (cause) {
     throw new WebSocketError(ErrorCode.MissingPeerDependency, 'wschan/redis needs the optional peer dependency `redis` (node-redis 5 or later): npm install redis', { cause });
   }
@@ -119,6 +132,10 @@ export class RedisAdapter implements TopicBus {
   readonly #server: RedisAdapterHost;
   readonly #pub: PubSubClient;
   readonly #sub: PubSubClient;
+  /** With `cluster`: the one cluster client (it is #pub and #sub: it keeps per-shard pub/sub connections). */
+  readonly #cluster: ClusterClient | undefined;
+  /** Where Redis is, for messages: the URL or the cluster's root nodes, without passwords. */
+  readonly #where: string;
   readonly #broadcastChannel: string;
   readonly #topicPrefix: string;
   /** Topics with a local subscriber: what must be subscribed in Redis whenever it is up. */
@@ -145,13 +162,12 @@ export class RedisAdapter implements TopicBus {
    */
   static async connect(server: RedisAdapterHost, options?: RedisAdapterOptions): Promise<RedisAdapter> {
     const settings = parseRedisOptions(options);
-    const createClient = await loadCreateClient();
-    const adapter = new RedisAdapter(server, settings, createClient);
+    const adapter = new RedisAdapter(server, settings, await loadRedis());
     await adapter.#start();
     return adapter;
   }
 
-  private constructor(server: RedisAdapterHost, settings: ReturnType<typeof parseRedisOptions>, createClient: CreateClient) {
+  private constructor(server: RedisAdapterHost, settings: ReturnType<typeof parseRedisOptions>, redis: RedisModule) {
     const { clientOptions, ...options } = settings;
     this.options = Object.freeze(options);
     this.#server = server;
@@ -164,31 +180,58 @@ export class RedisAdapter implements TopicBus {
     };
     // No offline queue: a command while Redis is down fails at once instead of piling up; the
     // adapter counts it and resubscribes from its own list when Redis is back.
-    const base = { url: options.url, disableOfflineQueue: true, ...clientOptions, socket };
-    this.#pub = createClient(base);
-    this.#sub = createClient(base);
-    for (const client of [this.#pub, this.#sub]) {
-      client.on('error', this.#onClientError);
-      client.on('end', this.#checkHealth);
-      client.on('reconnecting', this.#checkHealth);
-      client.on('ready', this.#checkHealth);
+    const defaults = { disableOfflineQueue: true, ...clientOptions, socket };
+    if (options.cluster === undefined) {
+      this.#where = `Redis at ${redactUrl(options.url)}`;
+      this.#pub = redis.createClient({ url: options.url, ...defaults });
+      this.#sub = redis.createClient({ url: options.url, ...defaults });
+      for (const client of [this.#pub, this.#sub]) {
+        client.on('error', this.#onClientError);
+        client.on('end', this.#checkHealth);
+        client.on('reconnecting', this.#checkHealth);
+        client.on('ready', this.#checkHealth);
+      }
+      return;
     }
+    // The cluster client routes SPUBLISH to the owner of the channel's hash slot and keeps one
+    // SSUBSCRIBE connection per shard that owns a subscribed channel (Redis 7 sharded pub/sub).
+    this.#where = `the Redis Cluster at ${options.cluster.rootNodes.map(redactUrl).join(', ')}`;
+    const cluster = redis.createCluster({ rootNodes: options.cluster.rootNodes.map((url) => ({ url })), defaults });
+    this.#cluster = cluster;
+    this.#pub = cluster;
+    this.#sub = cluster;
+    cluster.on('error', this.#onClientError);
+    cluster.on('node-error', this.#onClientError);
+    for (const event of ['node-reconnecting', 'node-ready', 'node-disconnect', 'connect', 'disconnect']) cluster.on(event, this.#checkHealth);
+    // A slot moved and node-redis could not follow the channel to its new shard: say so.
+    cluster.on('sharded-channel-moved-error', (error: Error) => this.#onError?.(error));
+  }
+
+  /** Distinct connections (one cluster client, or the publishing and the subscribing client). */
+  get #clients(): PubSubClient[] {
+    return this.#cluster === undefined ? [this.#pub, this.#sub] : [this.#cluster];
+  }
+
+  /** Every connection the adapter relies on is ready (in a cluster: every master's). */
+  #isReady(): boolean {
+    const cluster = this.#cluster;
+    if (cluster === undefined) return this.#pub.isReady && this.#sub.isReady;
+    return cluster.isReady && cluster.masters.every((m) => (m.client === undefined || m.client.isReady) && (m.pubSub === undefined || m.pubSub.client.isReady));
   }
 
   async #start(): Promise<void> {
     const timeout = new Promise<never>((_, reject) => {
-      const t = setTimeout(() => reject(new WebSocketError(ErrorCode.RedisUnavailable, `Redis at ${redactUrl(this.options.url)} did not answer within ${this.options.connectTimeoutMs} ms`, { cause: this.#outage?.error })), this.options.connectTimeoutMs);
+      const t = setTimeout(() => reject(new WebSocketError(ErrorCode.RedisUnavailable, `${this.#where} did not answer within ${this.options.connectTimeoutMs} ms`, { cause: this.#outage?.error })), this.options.connectTimeoutMs);
       t.unref();
     });
     try {
-      await Promise.race([Promise.all([this.#pub.connect(), this.#sub.connect()]), timeout]);
+      await Promise.race([Promise.all(this.#clients.map((c) => c.connect())), timeout]);
       await Promise.race([this.#subscribe([this.#broadcastChannel]), timeout]);
     } catch (error) {
-      destroyQuietly(this.#pub);
-      destroyQuietly(this.#sub);
+      for (const client of this.#clients) destroyQuietly(client);
       this.#state = 'closed';
       if (error instanceof WebSocketError) throw error;
-      throw new WebSocketError(ErrorCode.RedisUnavailable, `cannot connect to Redis at ${redactUrl(this.options.url)}: ${(error as Error).message}`, { cause: error });
+      throw new WebSocketError(ErrorCode.RedisUnavailable, `cannot connect to ${this.#where}: ${(error as Error).message}`, { cause: error });
     }
     this.#state = 'up';
     this.#outage = undefined;
@@ -310,10 +353,13 @@ export class RedisAdapter implements TopicBus {
   }
 
   #subscribe(channels: string[]): Promise<void> {
+    // In a cluster the channels of one SSUBSCRIBE must share a slot: one command per channel.
+    if (this.#cluster !== undefined) return perChannel(channels, (c) => this.#sub.sSubscribe(c, this.#onMessage, true));
     return this.options.sharded ? this.#sub.sSubscribe(channels, this.#onMessage, true) : this.#sub.subscribe(channels, this.#onMessage, true);
   }
 
   #unsubscribe(channels: string[]): Promise<void> {
+    if (this.#cluster !== undefined) return perChannel(channels, (c) => this.#sub.sUnsubscribe(c, this.#onMessage, true));
     return this.options.sharded ? this.#sub.sUnsubscribe(channels, this.#onMessage, true) : this.#sub.unsubscribe(channels, this.#onMessage, true);
   }
 
@@ -331,7 +377,7 @@ export class RedisAdapter implements TopicBus {
 
   readonly #checkHealth = (error?: unknown): void => {
     if (this.#state === 'closed' || this.#attachment === undefined) return;
-    const ready = this.#pub.isReady && this.#sub.isReady;
+    const ready = this.#isReady();
     if (!ready && this.#state === 'up') {
       this.#state = 'down';
       this.#stats.outages++;
@@ -356,7 +402,7 @@ export class RedisAdapter implements TopicBus {
       // Down again before it finished: the next 'ready' retries.
       return;
     }
-    if (this.#state === 'closed' || this.#outage !== outage || !(this.#pub.isReady && this.#sub.isReady)) return;
+    if (this.#state === 'closed' || this.#outage !== outage || !this.#isReady()) return;
     this.#state = 'up';
     this.#outage = undefined;
     this.#onRecovered?.({ since: outage.since, downMs: Date.now() - outage.since, unsent: this.#stats.unsent + this.#stats.failed - this.#unsentAtOutage });
@@ -378,11 +424,16 @@ export class RedisAdapter implements TopicBus {
     this.#state = 'closed';
     this.#attachment?.detach();
     this.#wanted.clear();
-    for (const client of [this.#pub, this.#sub]) {
+    for (const client of this.#clients) {
       if (wasUp && client.isReady) await client.close().catch(() => destroyQuietly(client));
       else destroyQuietly(client);
     }
   }
+}
+
+/** Run `fn` for each channel; resolves when all did, rejects with the first failure. */
+async function perChannel(channels: string[], fn: (channel: string) => Promise<void>): Promise<void> {
+  await Promise.all(channels.map(fn));
 }
 
 /** The URL without its password, for messages. */

@@ -130,10 +130,12 @@ export class FleetNode {
     this.port = port;
   }
 
-  static async start(redisUrl: string, args: string[] = []): Promise<FleetNode> {
+  /** `redis`: one Redis's URL, or the root nodes of a Redis Cluster. */
+  static async start(redis: string | { cluster: string[] }, args: string[] = []): Promise<FleetNode> {
     const file = `${ROOT}dist/stress-tests/redis-node.js`;
     if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first (npm test does)`);
-    const proc = fork(file, ['--redis', redisUrl, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const where = typeof redis === 'string' ? ['--redis', redis] : ['--cluster', redis.cluster.join(',')];
+    const proc = fork(file, [...where, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

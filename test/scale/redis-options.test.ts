@@ -17,6 +17,23 @@ describe('Redis adapter options', () => {
     expect(() => parseRedisOptions({ sharded: 'yes' } as never)).toThrow(expect.objectContaining({ code: ErrorCode.InvalidOptions, message: expect.stringContaining('/sharded') }));
   });
 
+  it('cluster: rootNodes are required and not empty; sharded defaults to true with it and stays false without it', () => {
+    const o = parseRedisOptions({ cluster: { rootNodes: ['redis://127.0.0.1:7000'] } });
+    expect(o.sharded).toBe(true);
+    expect(o.cluster).toEqual({ rootNodes: ['redis://127.0.0.1:7000'] });
+    expect(parseRedisOptions({ cluster: { rootNodes: ['redis://a:1'] }, sharded: true }).sharded).toBe(true);
+    expect(parseRedisOptions({}).sharded).toBe(false);
+    expect(parseRedisOptions({ sharded: true }).sharded).toBe(true);
+    expect(() => parseRedisOptions({ cluster: { rootNodes: [] } })).toThrow(expect.objectContaining({ code: ErrorCode.InvalidOptions, message: expect.stringContaining('/cluster/rootNodes') }));
+    expect(() => parseRedisOptions({ cluster: {} } as never)).toThrow(expect.objectContaining({ code: ErrorCode.InvalidOptions, message: expect.stringContaining('/cluster/rootNodes') }));
+    expect(() => parseRedisOptions({ cluster: { rootNodes: ['redis://a:1'], nodes: [] } } as never)).toThrow(expect.objectContaining({ code: ErrorCode.InvalidOptions }));
+  });
+
+  it('cluster with sharded: false, or with url, is a clear OptionsError', () => {
+    expect(() => parseRedisOptions({ cluster: { rootNodes: ['redis://a:1'] }, sharded: false })).toThrow(expect.objectContaining({ code: ErrorCode.InvalidOptions, message: expect.stringContaining('/cluster needs sharded pub/sub') }));
+    expect(() => parseRedisOptions({ cluster: { rootNodes: ['redis://a:1'] }, url: 'redis://b:2' })).toThrow(expect.objectContaining({ code: ErrorCode.InvalidOptions, message: expect.stringContaining('either /url') }));
+  });
+
   it('a maxDelayMs under minDelayMs is raised to it', () => {
     expect(parseRedisOptions({ minDelayMs: 500, maxDelayMs: 100 }).maxDelayMs).toBe(500);
   });

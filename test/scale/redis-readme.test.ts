@@ -16,18 +16,22 @@ function section(markdown: string, heading: string): string {
 }
 
 describe('README: Redis', () => {
-  it('its TypeScript block compiles under strict against the built package', () => {
+  it('its TypeScript blocks (one Redis, a Redis Cluster) compile under strict against the built package', () => {
     const text = section(readFileSync(join(ROOT, 'README.md'), 'utf8'), 'Redis: fan-out across machines');
     const blocks = [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
-    expect(blocks.length).toBe(1);
+    expect(blocks.length).toBe(2);
+    expect(blocks[1]).toContain('cluster: { rootNodes');
     // Inside the package (dist/ is ignored) so that `wschan` resolves to itself through "exports".
     const dir = join(ROOT, 'dist', 'readme-check');
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'redis.ts');
-    writeFileSync(file, blocks[0]!);
+    const files = blocks.map((block, i) => {
+      const file = join(dir, `redis-${i}.ts`);
+      writeFileSync(file, block);
+      return file;
+    });
     try {
       const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
-      const program = ts.createProgram([file], { ...config.options, noEmit: true, incremental: false, noUnusedLocals: true, strict: true });
+      const program = ts.createProgram(files, { ...config.options, noEmit: true, incremental: false, noUnusedLocals: true, strict: true });
       const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
       expect(diagnostics).toEqual([]);
     } finally {
