@@ -3,10 +3,12 @@
  * Nodes expire in the order added, between `timeout` and `timeout + granularity` ms; a deleted
  * node never expires; the interval runs only while the list holds something.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Deadlines, type DeadlineNode } from '../../src/conn/deadlines.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Fake timers and a fake performance.now(): these tests are about order and bounds, and real sleeps
+// on a loaded machine made them miss (a sweep delayed past the next check).
+const sleep = (ms: number): Promise<number> => vi.advanceTimersByTimeAsync(ms);
 
 class Node implements DeadlineNode<Node> {
   prev: Node | undefined = undefined;
@@ -17,6 +19,15 @@ class Node implements DeadlineNode<Node> {
 const nodes = (...ids: (string | number)[]) => ids.map((id) => new Node(id));
 
 describe('Deadlines', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'Date'] });
+    // Node's global performance is not replaced by the fake clock: read it from the faked Date.
+    vi.spyOn(performance, 'now').mockImplementation(() => Date.now());
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
   it('expires items in the order they were added, not before their timeout', async () => {
     const expired: Array<{ id: string | number; after: number }> = [];
     const t0 = performance.now();
