@@ -8,7 +8,7 @@ import { Deadlines, type DeadlineNode } from '../../src/conn/deadlines.js';
 
 // Fake timers and a fake performance.now(): these tests are about order and bounds, and real sleeps
 // on a loaded machine made them miss (a sweep delayed past the next check).
-const sleep = (ms: number): Promise<number> => vi.advanceTimersByTimeAsync(ms);
+const sleep = async (ms: number): Promise<void> => void (await vi.advanceTimersByTimeAsync(ms));
 
 class Node implements DeadlineNode<Node> {
   prev: Node | undefined = undefined;
