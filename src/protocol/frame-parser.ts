@@ -12,6 +12,30 @@ export interface FrameParserOptions {
   maxMessageSize: number;
   /** RSV1 may mark the first frame of a compressed message (RFC 7692 §6). */
   allowRsv1: boolean;
+  /** Most frames in one message, the first one included (default DEFAULT_MAX_FRAGMENTS); more fails with 1009. */
+  maxFragments?: number | undefined;
+  /**
+   * Where the buffers for payloads that span reads come from (default `Buffer.allocUnsafe`). If it
+   * throws (an allocation failure), the frame fails with 1009 and WS_ERR_OUT_OF_MEMORY: one
+   * connection ends, never the process.
+   */
+  allocate?: ((size: number) => Buffer) | undefined;
+}
+
+/**
+ * Default `maxFragments`: 262,144. Autobahn 9.3.1 and 9.4.1 send a 4 MiB message in 64-byte
+ * fragments, 65,536 frames (ws's default of 16,384 fails them); a 64-byte-fragment message as
+ * large as the default maxMessageSize (16 MiB) is 262,144 frames. A fragment costs the parser and
+ * the assembler no object of its own (small payloads are copied into shared blocks), so the limit
+ * bounds the CPU spent on one message (zero-length fragments add no bytes), not its memory.
+ */
+export const DEFAULT_MAX_FRAGMENTS = 262_144;
+
+/** A payload spanning reads grows from this size (or what arrived, if more), doubling up to its length. */
+const FIRST_STEP = 64 * 1024;
+
+function allocateUnsafe(size: number): Buffer {
+  return Buffer.allocUnsafe(size);
 }
 
 /** What `advance()` found. */
@@ -67,6 +91,8 @@ export class FrameParser {
   readonly #maxFrame: number;
   readonly #maxMessage: number;
   readonly #allowRsv1: boolean;
+  readonly #maxFragments: number;
+  readonly #allocate: (size: number) => Buffer;
 
   #buf: Buffer = EMPTY;
   #pos = 0;
@@ -83,6 +109,7 @@ export class FrameParser {
   #msgOpcode = 0;
   #msgCompressed = false;
   #msgBytes = 0;
+  #msgFrames = 0;
   #validateText = false;
   /** Made for the first text message split across frames or reads; most connections never need it. */
   #utf8: Utf8Validator | undefined;
@@ -92,6 +119,8 @@ export class FrameParser {
     this.#maxFrame = options.maxFrameSize;
     this.#maxMessage = options.maxMessageSize;
     this.#allowRsv1 = options.allowRsv1;
+    this.#maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
+    this.#allocate = options.allocate ?? allocateUnsafe;
   }
 
   /**
@@ -106,9 +135,23 @@ export class FrameParser {
     this.payload = EMPTY;
   }
 
-  /** Bytes held that do not yet make a frame (for accounting). */
+  /** Bytes received that do not yet make a frame. */
   get buffered(): number {
     return this.#buf.length - this.#pos + this.#filled;
+  }
+
+  /**
+   * Memory held for bytes that do not yet make a frame (the inbound budget counts this): the
+   * unparsed rest of the last read and the buffer of a payload in progress, whose capacity is at
+   * most twice what has arrived (or FIRST_STEP), never the length its header announced.
+   */
+  get held(): number {
+    return this.#buf.length - this.#pos + this.#partial.length;
+  }
+
+  /** Whether a frame or a fragmented message has begun and not ended (for the message deadline). */
+  get inProgress(): boolean {
+    return this.#inMessage || this.#state === STATE_PAYLOAD || this.#buf.length > this.#pos;
   }
 
   push(chunk: Buffer): void {
@@ -226,15 +269,19 @@ export class FrameParser {
     if (avail < headerLen) return ParseStatus.NeedMore;
 
     let p = pos + 2;
+    // §5.2: "the minimal number of bytes MUST be used to encode the length". Refused with 1002, as
+    // Chromium's parser does (ws accepts them): a peer that pads lengths is broken or probing.
     if (len === 126) {
       len = (buf[p]! << 8) | buf[p + 1]!;
       p += 2;
+      if (len < 126) return this.#fail(ErrorCode.InvalidLength, `length ${len} in a 16-bit field (must use the 7-bit one)`, CloseCode.ProtocolError);
     } else if (len === 127) {
       const hi = buf.readUInt32BE(p);
       const lo = buf.readUInt32BE(p + 4);
       p += 8;
       // §5.2: the most significant bit of a 64-bit length MUST be 0.
       if (hi > 0x7fffffff) return this.#fail(ErrorCode.InvalidLength, '64-bit payload length with the high bit set', CloseCode.ProtocolError);
+      if (hi === 0 && lo < 0x10000) return this.#fail(ErrorCode.InvalidLength, `length ${lo} in a 64-bit field (must use a shorter one)`, CloseCode.ProtocolError);
       // Beyond 2^53 no limit could allow it; a number can still hold it exactly below that.
       len = hi > 0x1fffff ? Number.MAX_SAFE_INTEGER : hi * 0x100000000 + lo;
     }
@@ -246,7 +293,13 @@ export class FrameParser {
       if (total > this.#maxMessage) {
         return this.#fail(ErrorCode.PayloadTooBig, `message exceeds the limit of ${this.#maxMessage} bytes`, CloseCode.MessageTooBig);
       }
-      if (opcode !== Opcode.Continuation) {
+      if (opcode === Opcode.Continuation) {
+        // Counted at the header, so a flood of empty fragments stops at the limit too.
+        if (++this.#msgFrames > this.#maxFragments) {
+          return this.#fail(ErrorCode.TooManyFragments, `message of more than ${this.#maxFragments} fragments`, CloseCode.MessageTooBig);
+        }
+      } else {
+        this.#msgFrames = 1;
         this.#msgOpcode = opcode;
         this.#msgCompressed = rsv1;
         this.#validateText = opcode === Opcode.Text && !rsv1;
@@ -278,8 +331,10 @@ export class FrameParser {
       this.payload = payload;
       return ParseStatus.Frame;
     }
-    // Payload continues in later chunks: allocate it now that the header has passed every check.
-    this.#partial = Buffer.allocUnsafe(len);
+    // Payload continues in later reads. Its length is a claim, not a budget: the buffer grows with
+    // the bytes that come (#fill), so a header announcing 60 MiB followed by a trickle holds a few
+    // KiB, not 60 MiB.
+    this.#partial = EMPTY;
     this.#filled = 0;
     this.#state = STATE_PAYLOAD;
     return this.#fill();
@@ -290,6 +345,9 @@ export class FrameParser {
     const n = Math.min(this.#length - this.#filled, buf.length - this.#pos);
     if (n > 0) {
       const start = this.#filled;
+      if (start + n > this.#partial.length && !this.#grow(start + n)) {
+        return this.#fail(ErrorCode.OutOfMemory, `no memory for a frame payload of ${this.#length} bytes`, CloseCode.MessageTooBig);
+      }
       buf.copy(this.#partial, start, this.#pos, this.#pos + n);
       this.#pos += n;
       this.#filled += n;
@@ -309,6 +367,25 @@ export class FrameParser {
       return this.#fail(ErrorCode.InvalidUtf8, TEXT_ENDS_INSIDE, CloseCode.InvalidPayloadData);
     }
     return ParseStatus.Frame;
+  }
+
+  /**
+   * Make room for `need` bytes of the payload in progress: double (bounded by its length), copy
+   * what has arrived. False when the allocation fails.
+   */
+  #grow(need: number): boolean {
+    const old = this.#partial;
+    const size = Math.min(this.#length, Math.max(need, old.length * 2, FIRST_STEP));
+    let next: Buffer;
+    try {
+      next = this.#allocate(size);
+    } catch {
+      // RangeError (address space exhausted, ulimit -v) or ERR_OUT_OF_RANGE: this frame only.
+      return false;
+    }
+    if (this.#filled > 0) old.copy(next, 0, 0, this.#filled);
+    this.#partial = next;
+    return true;
   }
 
   /**
