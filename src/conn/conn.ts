@@ -487,6 +487,18 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   get queuedBytes(): number {
     return this.#qBytes;
   }
+  /**
+   * Inbound bytes this connection holds now (issue 10): the parser's unparsed and partial payload
+   * buffers, the assembler's message in progress, the inbox, and the message an async handleData
+   * (or the iterator's consumer) is working on. Reading pauses when it reaches maxInboundBytes.
+   */
+  get inboundBytes(): number {
+    return this.#inHeld + this.#parser.held + (this.#assembler?.held ?? 0);
+  }
+  /** Reading is paused by backpressure: the inbox is full or inboundBytes reached maxInboundBytes. */
+  get readingPaused(): boolean {
+    return this.#readPaused;
+  }
   /** Writers waiting for room (policy `wait`). */
   get waitingWrites(): number {
     return this.#waiters.length;
@@ -1138,7 +1150,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
    * is bounded by maxMessageSize on its own, and pausing could never end.
    */
   #overBudget(): boolean {
-    return this.#inHeld !== 0 && this.#inHeld + this.#parser.held + (this.#assembler?.held ?? 0) >= this.#opts.maxInboundBytes;
+    return this.#inHeld !== 0 && this.inboundBytes >= this.#opts.maxInboundBytes;
   }
 
   /** The message an async handler or the iterator worked on is done: its bytes no longer count. */
