@@ -173,3 +173,18 @@ describe('fragments and slow payloads', () => {
 async function serverSocketPaused(conn: Conn<undefined>): Promise<void> {
   await waitUntil(() => conn.readingPaused, 5000, 'the server to pause reading');
 }
+
+describe('a garbage request head', () => {
+  it('is answered with 400 and closed at once, not after handshakeTimeout; a real client on the same server is untouched', async () => {
+    const { port } = await startServer({ handshakeTimeout: 60_000 }, (s) => s.handleData((c, d) => c.write(d)));
+    const garbage = await RawClient.connect(port);
+    garbage.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]));
+    // Well inside the 60 s handshake timeout: the refusal does not wait for it.
+    await garbage.waitClosed(10_000);
+    expect(garbage.received.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
+    const { client } = await rawHandshake(port, upgradeRequest());
+    client.write(clientFrame(Opcode.Text, 'ok'));
+    await client.waitFor(() => client.frames().length > 0, 2000, 'the echo');
+    expect(client.frames()[0]!.payload.toString()).toBe('ok');
+  });
+});
