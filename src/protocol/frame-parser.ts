@@ -2,6 +2,7 @@ import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode, type Role } from './constants.j
 import { ErrorCode, ProtocolError } from './errors.js';
 import { applyMask, readMaskKey } from './mask.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
+import { ByteAccumulator, allocateUnsafe } from './byte-accumulator.js';
 
 export interface FrameParserOptions {
   /** Which end WE are. A server requires masked frames, a client refuses them (RFC 6455 §5.1). */
@@ -15,7 +16,7 @@ export interface FrameParserOptions {
   /** Most frames in one message, the first one included (default DEFAULT_MAX_FRAGMENTS); more fails with 1009. */
   maxFragments?: number | undefined;
   /**
-   * Where the buffers for payloads that span reads come from (default `Buffer.allocUnsafe`). If it
+   * Where the blocks and joined buffers of payloads that span reads come from (default `Buffer.allocUnsafe`). If it
    * throws (an allocation failure), the frame fails with 1009 and WS_ERR_OUT_OF_MEMORY: one
    * connection ends, never the process.
    */
@@ -31,12 +32,6 @@ export interface FrameParserOptions {
  */
 export const DEFAULT_MAX_FRAGMENTS = 262_144;
 
-/** A payload spanning reads grows from this size (or what arrived, if more), doubling up to its length. */
-const FIRST_STEP = 64 * 1024;
-
-function allocateUnsafe(size: number): Buffer {
-  return Buffer.allocUnsafe(size);
-}
 
 /** What `advance()` found. */
 export const ParseStatus = { NeedMore: 0, Frame: 1, Fail: 2 } as const;
@@ -92,17 +87,16 @@ export class FrameParser {
   readonly #maxMessage: number;
   readonly #allowRsv1: boolean;
   readonly #maxFragments: number;
-  readonly #allocate: (size: number) => Buffer;
 
   #buf: Buffer = EMPTY;
   #pos = 0;
   #state = STATE_HEADER;
 
-  // Payload being filled across chunks.
+  // Payload being filled across chunks: its pieces, joined when the last byte is here.
   #length = 0;
   #filled = 0;
   #key = 0;
-  #partial: Buffer = EMPTY;
+  readonly #partial: ByteAccumulator;
 
   // Message in progress (data frames).
   #inMessage = false;
@@ -120,7 +114,7 @@ export class FrameParser {
     this.#maxMessage = options.maxMessageSize;
     this.#allowRsv1 = options.allowRsv1;
     this.#maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
-    this.#allocate = options.allocate ?? allocateUnsafe;
+    this.#partial = new ByteAccumulator(options.allocate ?? allocateUnsafe);
   }
 
   /**
@@ -130,7 +124,7 @@ export class FrameParser {
   release(): void {
     this.#buf = EMPTY;
     this.#pos = 0;
-    this.#partial = EMPTY;
+    this.#partial.reset();
     this.#filled = 0;
     this.payload = EMPTY;
   }
@@ -142,11 +136,12 @@ export class FrameParser {
 
   /**
    * Memory held for bytes that do not yet make a frame (the inbound budget counts this): the
-   * unparsed rest of the last read and the buffer of a payload in progress, whose capacity is at
-   * most twice what has arrived (or FIRST_STEP), never the length its header announced.
+   * unparsed rest of the last read and the pieces of a payload in progress (what has arrived,
+   * never the length its header announced; a piece kept as a view may also keep the rest of the
+   * read it came in, at most one read).
    */
   get held(): number {
-    return this.#buf.length - this.#pos + this.#partial.length;
+    return this.#buf.length - this.#pos + this.#partial.held;
   }
 
   /** Whether a frame or a fragmented message has begun and not ended (for the message deadline). */
@@ -198,7 +193,7 @@ export class FrameParser {
     this.#state = STATE_FAILED;
     this.#buf = EMPTY;
     this.#pos = 0;
-    this.#partial = EMPTY;
+    this.#partial.reset();
     this.#filled = 0;
     this.payload = EMPTY;
     return ParseStatus.Fail;
@@ -331,10 +326,9 @@ export class FrameParser {
       this.payload = payload;
       return ParseStatus.Frame;
     }
-    // Payload continues in later reads. Its length is a claim, not a budget: the buffer grows with
-    // the bytes that come (#fill), so a header announcing 60 MiB followed by a trickle holds a few
-    // KiB, not 60 MiB.
-    this.#partial = EMPTY;
+    // Payload continues in later reads. Its length is a claim, not a budget: its pieces are held as
+    // they come (#fill) and joined at the end, so a header announcing 60 MiB followed by a trickle
+    // holds what trickled in, not 60 MiB.
     this.#filled = 0;
     this.#state = STATE_PAYLOAD;
     return this.#fill();
@@ -344,23 +338,22 @@ export class FrameParser {
     const buf = this.#buf;
     const n = Math.min(this.#length - this.#filled, buf.length - this.#pos);
     if (n > 0) {
-      const start = this.#filled;
-      if (start + n > this.#partial.length && !this.#grow(start + n)) {
-        return this.#fail(ErrorCode.OutOfMemory, `no memory for a frame payload of ${this.#length} bytes`, CloseCode.MessageTooBig);
-      }
-      buf.copy(this.#partial, start, this.#pos, this.#pos + n);
-      this.#pos += n;
-      this.#filled += n;
-      if (this.masked) applyMask(this.#partial, this.#key, start, start + n, start);
-      const control = this.opcode >= 0x8;
+      const start = this.#pos;
+      const end = start + n;
+      // We own the chunk: unmask in place, at the payload offset of its first byte.
+      if (this.masked) applyMask(buf, this.#key, start, end, this.#filled);
       // Check text as it arrives, so that a bad byte fails before the rest of the frame comes.
-      if (!control && this.#validateText && !(this.#utf8 ??= new Utf8Validator()).push(this.#partial, start, start + n)) {
+      if (this.opcode < 0x8 && this.#validateText && !(this.#utf8 ??= new Utf8Validator()).push(buf, start, end)) {
         return this.#fail(ErrorCode.InvalidUtf8, TEXT_INVALID, CloseCode.InvalidPayloadData);
       }
+      if (!this.#partial.push(buf, start, end)) return this.#outOfMemory();
+      this.#pos = end;
+      this.#filled += n;
     }
     if (this.#filled < this.#length) return ParseStatus.NeedMore;
-    this.payload = this.#partial;
-    this.#partial = EMPTY;
+    const payload = this.#partial.join();
+    if (payload === undefined) return this.#outOfMemory();
+    this.payload = payload;
     this.#filled = 0;
     this.#state = STATE_HEADER;
     if (this.opcode < 0x8 && this.#validateText && this.fin && this.#utf8?.incomplete === true) {
@@ -369,23 +362,8 @@ export class FrameParser {
     return ParseStatus.Frame;
   }
 
-  /**
-   * Make room for `need` bytes of the payload in progress: double (bounded by its length), copy
-   * what has arrived. False when the allocation fails.
-   */
-  #grow(need: number): boolean {
-    const old = this.#partial;
-    const size = Math.min(this.#length, Math.max(need, old.length * 2, FIRST_STEP));
-    let next: Buffer;
-    try {
-      next = this.#allocate(size);
-    } catch {
-      // RangeError (address space exhausted, ulimit -v) or ERR_OUT_OF_RANGE: this frame only.
-      return false;
-    }
-    if (this.#filled > 0) old.copy(next, 0, 0, this.#filled);
-    this.#partial = next;
-    return true;
+  #outOfMemory(): ParseStatus {
+    return this.#fail(ErrorCode.OutOfMemory, `no memory for a frame payload of ${this.#length} bytes`, CloseCode.MessageTooBig);
   }
 
   /**

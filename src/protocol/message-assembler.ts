@@ -1,6 +1,7 @@
 import { CloseCode } from './constants.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { Utf8Validator } from './utf8.js';
+import { ByteAccumulator } from './byte-accumulator.js';
 
 /** What the assembler needs from a permessage-deflate codec. */
 export interface Inflater {
@@ -22,19 +23,6 @@ export interface MessageAssemblerOptions {
   allocate?: ((size: number) => Buffer) | undefined;
 }
 
-const EMPTY = Buffer.alloc(0);
-/**
- * Payloads under this size are copied into shared blocks of this size instead of being kept as
- * parts: a part costs a Buffer view (~100 B) and an array slot, so 2,000,000 one-byte fragments
- * held +279 MiB as parts (146 B each) and hold 2 MB in blocks. Larger payloads stay parts (no copy
- * before the final join), at under 1% overhead.
- */
-const BLOCK = 16 * 1024;
-
-function allocateUnsafe(size: number): Buffer {
-  return Buffer.allocUnsafe(size);
-}
-
 /**
  * Joins the data frames of one message (RFC 6455 §5.4) and inflates compressed ones (RFC 7692
  * §6.2). The FrameParser has already enforced the order of fragments, the wire-size limits and the
@@ -47,37 +35,29 @@ export class MessageAssembler {
   error: ProtocolError | undefined;
   readonly #max: number;
   readonly #inflater: Inflater | undefined;
-  readonly #allocate: (size: number) => Buffer;
-  #parts: Buffer[] = [];
-  #size = 0;
-  /** The block small payloads are copied into, and how much of it is used (it is not in #parts yet). */
-  #block: Buffer = EMPTY;
-  #blockUsed = 0;
-  /** Unused bytes of blocks closed early by a large payload (they stay allocated until the message ends). */
-  #slack = 0;
-  /** Size of the last block of this message (the next one doubles it). */
-  #lastBlock = 0;
+  /** The fragments so far: small ones copied into shared blocks, large ones kept (no object per small fragment). */
+  readonly #parts: ByteAccumulator;
   readonly #utf8 = new Utf8Validator();
 
   constructor(options: MessageAssemblerOptions) {
     this.#max = options.maxMessageSize;
     this.#inflater = options.inflater;
-    this.#allocate = options.allocate ?? allocateUnsafe;
+    this.#parts = new ByteAccumulator(options.allocate);
   }
 
   /** Bytes of the message in progress. */
   get buffered(): number {
-    return this.#size;
+    return this.#parts.size;
   }
 
   /** Memory held for the message in progress (the unused rest of its blocks included; the inbound budget counts this). */
   get held(): number {
-    return this.#size + this.#slack + this.#block.length - this.#blockUsed;
+    return this.#parts.held;
   }
 
   /** Whether a message has begun and not ended. */
   get inProgress(): boolean {
-    return this.#parts.length > 0 || this.#blockUsed > 0;
+    return this.#parts.started;
   }
 
   push(payload: Buffer, fin: boolean, isText: boolean, compressed: boolean): Buffer | undefined | null {
@@ -89,75 +69,28 @@ export class MessageAssembler {
       const out = this.#inflater.decompress(payload, fin, this.#max);
       if (out instanceof ProtocolError) return this.#fail(out);
       if (isText) {
-        if (!this.inProgress) this.#utf8.reset();
+        if (!this.#parts.started) this.#utf8.reset();
         if (!this.#utf8.push(out) || (fin && this.#utf8.incomplete)) {
           return this.#fail(new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData));
         }
       }
       payload = out;
     }
-    if (fin && this.#parts.length === 0 && this.#blockUsed === 0) return payload;
-    const n = payload.length;
-    try {
-      if (n >= BLOCK) {
-        this.#closeBlock();
-        this.#parts.push(payload);
-      } else if (n > 0) {
-        // Fill the current block, then go on in a new one: closed blocks are full.
-        const put = payload.copy(this.#block, this.#blockUsed);
-        this.#blockUsed += put;
-        if (put < n) {
-          this.#closeBlock();
-          // Blocks double from 256 bytes to BLOCK (a message of a few small fragments holds little), and
-          // the new block takes at least the rest of this payload (under BLOCK).
-          this.#block = this.#allocate(Math.min(BLOCK, Math.max(256, n - put, this.#lastBlock * 2)));
-          this.#lastBlock = this.#block.length;
-          this.#blockUsed = payload.copy(this.#block, 0, put);
-        }
-      } else if (this.#parts.length === 0 && this.#blockUsed === 0) {
-        // Mark the message as started, so a compressed text message resets its validator once.
-        this.#parts.push(EMPTY);
-      }
-      this.#size += n;
-      if (!fin) return undefined;
-      this.#closeBlock();
-      const parts = this.#parts;
-      const message = parts.length === 1 ? parts[0]! : this.#join(parts);
-      this.#parts = [];
-      this.#size = 0;
-      this.#slack = 0;
-      this.#lastBlock = 0;
-      return message;
-    } catch {
-      // An allocation failed (a block, or the joined message): this message fails, not the process.
-      return this.#fail(new ProtocolError(ErrorCode.OutOfMemory, `no memory for a message of ${this.#size + n} bytes`, CloseCode.MessageTooBig));
-    }
+    if (fin && !this.#parts.started) return payload;
+    const size = this.#parts.size + payload.length;
+    if (!this.#parts.push(payload, 0, payload.length)) return this.#outOfMemory(size);
+    if (!fin) return undefined;
+    return this.#parts.join() ?? this.#outOfMemory(size);
   }
 
   /** Drop a message in progress (the connection is closing). */
   reset(): void {
-    this.#parts = [];
-    this.#size = 0;
-    this.#block = EMPTY;
-    this.#blockUsed = 0;
-    this.#slack = 0;
-    this.#lastBlock = 0;
+    this.#parts.reset();
   }
 
-  /** Move the used part of the current block into the parts; the next small payload starts a new one. */
-  #closeBlock(): void {
-    if (this.#blockUsed === 0) return;
-    this.#parts.push(this.#block.subarray(0, this.#blockUsed));
-    this.#slack += this.#block.length - this.#blockUsed;
-    this.#block = EMPTY;
-    this.#blockUsed = 0;
-  }
-
-  #join(parts: Buffer[]): Buffer {
-    const out = this.#allocate(this.#size);
-    let at = 0;
-    for (const part of parts) at += part.copy(out, at);
-    return out;
+  /** An allocation failed (a block, or the joined message): this message fails, not the process. */
+  #outOfMemory(size: number): null {
+    return this.#fail(new ProtocolError(ErrorCode.OutOfMemory, `no memory for a message of ${size} bytes`, CloseCode.MessageTooBig));
   }
 
   #fail(error: ProtocolError): null {

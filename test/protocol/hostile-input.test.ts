@@ -92,15 +92,21 @@ describe('an allocation failure fails the frame or message with 1009, it never t
     };
   };
 
-  it('FrameParser: growing a payload that spans reads', () => {
+  it('FrameParser: a block for a small piece, and joining the pieces of a payload that spans reads', () => {
+    // 1 MiB announced; a small piece (copied into a block: allocation 1) then large ones (kept).
     const p = new FrameParser({ role: 'server', maxFrameSize: 1 << 30, maxMessageSize: 1 << 30, allowRsv1: false, allocate: failing(2) });
-    p.push(hex('82 ff 00 00 00 00 01 00 00 00 37 fa 21 3d'));
+    p.push(hex('82 ff 00 00 00 00 00 10 00 00 37 fa 21 3d'));
     p.push(Buffer.alloc(1000));
     expect(p.advance()).toBe(ParseStatus.NeedMore);
-    expect(() => p.push(Buffer.alloc(200_000))).not.toThrow();
+    for (let i = 0; i < 16; i++) expect(() => p.push(Buffer.alloc(64 * 1024))).not.toThrow();
+    // The last byte is here: joining needs 1 MiB (allocation 2), which fails.
     expect(p.advance()).toBe(ParseStatus.Fail);
     expect(p.error).toMatchObject({ code: ErrorCode.OutOfMemory, closeCode: CloseCode.MessageTooBig });
     expect(p.held).toBe(0);
+    const q = new FrameParser({ role: 'server', maxFrameSize: 1 << 30, maxMessageSize: 1 << 30, allowRsv1: false, allocate: failing(1) });
+    q.push(hex('82 fe 01 00 37 fa 21 3d 00'));
+    expect(q.advance()).toBe(ParseStatus.Fail);
+    expect(q.error).toMatchObject({ code: ErrorCode.OutOfMemory });
   });
 
   it('MessageAssembler: a block, and the joined message', () => {
