@@ -53,6 +53,9 @@ export interface ClientOptions<D = undefined> extends ConnHandlers<D> {
   overflowCloseCode?: 1008 | 1013;
   maxWaiters?: number;
   inboxSize?: number;
+  maxInboundBytes?: number;
+  maxFragments?: number;
+  messageTimeout?: number;
   pingInterval?: number;
   pongTimeout?: number;
   closeTimeout?: number;

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode, type Role } from '../protocol/constants.js';
 import { ConnectionError, ErrorCode, ProtocolError, WebSocketError } from '../protocol/errors.js';
 import { encodeClosePayload, parseClosePayload } from '../protocol/close.js';
-import { FrameParser, ParseStatus, type Frame } from '../protocol/frame-parser.js';
+import { DEFAULT_MAX_FRAGMENTS, FrameParser, ParseStatus, type Frame } from '../protocol/frame-parser.js';
 import { frameHeaderSize, writeFrame, writeFrameHeader } from '../protocol/frame-encoder.js';
 import { MessageAssembler, type Inflater } from '../protocol/message-assembler.js';
 import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask.js';
@@ -89,6 +89,16 @@ export interface ConnOptions {
   overflowCloseCode: 1008 | 1013;
   maxWaiters: number;
   inboxSize: number;
+  /**
+   * The inbound budget in bytes: what the parser, the assembler, the inbox and the message an async
+   * handler is working on hold for this connection. Reading pauses when it is reached (and a
+   * message is waiting downstream to release it); a single message up to maxMessageSize can always complete.
+   */
+  maxInboundBytes: number;
+  /** Most frames in one message (the first one included); more closes with 1009. */
+  maxFragments: number;
+  /** A frame or fragmented message must be whole within this many ms of its first byte; else 1008 (0: no deadline). */
+  messageTimeout: number;
   pingInterval: number;
   pongTimeout: number;
   closeTimeout: number;
@@ -103,6 +113,9 @@ export const defaultConnOptions: ConnOptions = {
   overflowCloseCode: 1008,
   maxWaiters: 1024,
   inboxSize: 64,
+  maxInboundBytes: 16 * 1024 * 1024,
+  maxFragments: DEFAULT_MAX_FRAGMENTS,
+  messageTimeout: 60_000,
   pingInterval: 0,
   pongTimeout: 10_000,
   closeTimeout: 5_000,
@@ -184,6 +197,13 @@ const kConn = Symbol('wschan.conn');
 class CloseDeadline implements DeadlineNode<CloseDeadline> {
   prev: CloseDeadline | undefined = undefined;
   next: CloseDeadline | undefined = undefined;
+  at = 0;
+  constructor(readonly conn: Conn<any>) {}
+}
+/** A connection's node in the deadline list of its messageTimeout, while a frame or message is in progress. */
+class MessageDeadline implements DeadlineNode<MessageDeadline> {
+  prev: MessageDeadline | undefined = undefined;
+  next: MessageDeadline | undefined = undefined;
   at = 0;
   constructor(readonly conn: Conn<any>) {}
 }
@@ -334,6 +354,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #inbox: Channel<Message> | undefined;
   #closeReceived: { code: number; reason: string } | undefined;
   #error: WebSocketError | undefined;
+  /** Bytes of delivered messages not yet released: in the inbox, or held by an async handler or the iterator. */
+  #inHeld = 0;
+  /** Bytes of the message an async handleData (or the iterator's consumer) is working on. */
+  #handlingBytes = 0;
+  /** Armed while a frame or fragmented message is in progress (messageTimeout). */
+  #messageDeadline: MessageDeadline | undefined;
 
   // Timers.
   /** The closing handshake's deadline (closeTimeout), in the list shared by connections with the same timeout. */
@@ -358,6 +384,15 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   static #flushConn: (conn: Conn<unknown>) => void;
   /** One deadline list per closeTimeout value in use (a server's connections share one). */
   static #deadlineLists = new Map<number, Deadlines<CloseDeadline>>();
+  static #messageDeadlineLists = new Map<number, Deadlines<MessageDeadline>>();
+  static #messageDeadlines(timeout: number): Deadlines<MessageDeadline> {
+    let list = Conn.#messageDeadlineLists.get(timeout);
+    if (list === undefined) {
+      list = new Deadlines<MessageDeadline>(timeout, (d) => d.conn.#onMessageTimeout(d));
+      Conn.#messageDeadlineLists.set(timeout, list);
+    }
+    return list;
+  }
   static #closeDeadlines(timeout: number): Deadlines<CloseDeadline> {
     let list = Conn.#deadlineLists.get(timeout);
     if (list === undefined) {
@@ -415,6 +450,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       maxFrameSize: o.maxFrameSize,
       maxMessageSize: o.maxMessageSize,
       allowRsv1: init.deflate !== undefined,
+      maxFragments: o.maxFragments,
     });
 
     const socket = init.socket as Duplex & { setNoDelay?: (v: boolean) => void; setTimeout?: (ms: number) => void; timeout?: number };
@@ -455,6 +491,18 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   /** Payload bytes waiting in the outbox. */
   get queuedBytes(): number {
     return this.#qBytes;
+  }
+  /**
+   * Inbound bytes this connection holds now (issue 10): the parser's unparsed and partial payload
+   * buffers, the assembler's message in progress, the inbox, and the message an async handleData
+   * (or the iterator's consumer) is working on. Reading pauses when it reaches maxInboundBytes.
+   */
+  get inboundBytes(): number {
+    return this.#inHeld + this.#parser.held + (this.#assembler?.held ?? 0);
+  }
+  /** Reading is paused by backpressure: the inbox is full or inboundBytes reached maxInboundBytes. */
+  get readingPaused(): boolean {
+    return this.#readPaused;
   }
   /** Writers waiting for room (policy `wait`). */
   get waitingWrites(): number {
@@ -1005,6 +1053,9 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     } finally {
       this.#reading = false;
     }
+    // The inbound budget: a message waits downstream and what is held has reached the budget.
+    if (this.#inHeld !== 0 && !this.#readPaused && this.#overBudget()) this.#pauseReading();
+    if (this.#opts.messageTimeout > 0) this.#watchMessage();
     // (A flush already pending in a nextTick goes now too; that tick then finds nothing to do.)
     if (this.#flushScheduled) this.#flush();
   }
@@ -1071,6 +1122,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     }
     if (r !== undefined && r !== QUEUED && r !== DROPPED && typeof (r as Promise<unknown>).then === 'function') {
       this.#dispatching = true;
+      // Counted until its promise settles: the handler may keep the bytes that long.
+      this.#inHeld += data.length;
+      this.#handlingBytes = data.length;
+      if (this.#overBudget()) this.#pauseReading();
       this.#awaitHandler(r as Promise<unknown>);
     }
   }
@@ -1082,30 +1137,81 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       this.#fail(new ProtocolError(ErrorCode.HandlerFailed, 'inbox overflow', CloseCode.InternalError));
       return;
     }
-    if (inbox.full && !this.#readPaused) {
-      // Backpressure: stop reading; TCP pushes back on the peer.
-      this.#readPaused = true;
-      this.#socket.pause();
-    }
+    this.#inHeld += message.data.length;
+    // Backpressure: stop reading; TCP pushes back on the peer.
+    if (inbox.full || this.#overBudget()) this.#pauseReading();
+  }
+
+  #pauseReading(): void {
+    if (this.#readPaused) return;
+    this.#readPaused = true;
+    this.#socket.pause();
+  }
+
+  /**
+   * Whether reading must wait (issue 10): what this connection holds from the socket to the handler
+   * (parser, assembler, inbox, the message being handled) has reached maxInboundBytes, and some of
+   * it waits downstream, so it will be released. With nothing downstream the message in progress
+   * is bounded by maxMessageSize on its own, and pausing could never end.
+   */
+  #overBudget(): boolean {
+    return this.#inHeld !== 0 && this.inboundBytes >= this.#opts.maxInboundBytes;
+  }
+
+  /** The message an async handler or the iterator worked on is done: its bytes no longer count. */
+  #releaseHandled(): void {
+    this.#inHeld -= this.#handlingBytes;
+    this.#handlingBytes = 0;
   }
 
   #resumeReading(): void {
-    if (!this.#readPaused || this.#state === 'closed') return;
+    if (!this.#readPaused || this.#state === 'closed' || this.#inbox?.full === true || this.#overBudget()) return;
     this.#readPaused = false;
     this.#parse(); // frames already buffered in the parser first
+    if (!this.#readPaused && this.#overBudget()) this.#pauseReading();
     if (!this.#readPaused) this.#socket.resume();
+  }
+
+  /** messageTimeout: arm the deadline when a frame or message is left in progress, disarm when none is. */
+  #watchMessage(): void {
+    const armed = this.#messageDeadline;
+    if (this.#parser.inProgress && !this.#inputDone) {
+      if (armed === undefined) {
+        this.#messageDeadline = new MessageDeadline(this);
+        Conn.#messageDeadlines(this.#opts.messageTimeout).add(this.#messageDeadline);
+      }
+    } else if (armed !== undefined) {
+      Conn.#messageDeadlines(this.#opts.messageTimeout).delete(armed);
+      this.#messageDeadline = undefined;
+    }
+  }
+
+  #onMessageTimeout(d: MessageDeadline): void {
+    if (this.#messageDeadline !== d || this.#state === 'closed') return;
+    if (this.#readPaused) {
+      // We stopped reading (backpressure): the peer is not the slow one. Start the clock again.
+      Conn.#messageDeadlines(this.#opts.messageTimeout).add(d);
+      return;
+    }
+    this.#messageDeadline = undefined;
+    const t = this.#opts.messageTimeout;
+    this.#fail(new ProtocolError(ErrorCode.MessageTimeout, `a frame or message was still incomplete ${t} ms after its first byte`, CloseCode.PolicyViolation));
   }
 
   #handlerDone(): void {
     this.#dispatching = false;
+    this.#releaseHandled();
     const inbox = this.#inbox;
     const handle = this.#handlers.handleData;
     while (!this.#dispatching && inbox !== undefined && inbox.length > 0 && handle !== undefined) {
       const m = inbox.tryReceive()!;
+      // It leaves the inbox; an async handler holds it until its promise settles.
+      this.#handlingBytes = m.data.length;
       let r: unknown;
       try {
         r = handle(this, m.data, m.isBinary);
       } catch (err) {
+        this.#releaseHandled();
         if (this.#isOwnClosedWrite(err)) continue;
         this.#handlerFailed(err);
         return;
@@ -1113,9 +1219,11 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       if (r !== undefined && r !== QUEUED && r !== DROPPED && typeof (r as Promise<unknown>).then === 'function') {
         this.#dispatching = true;
         this.#awaitHandler(r as Promise<unknown>);
+      } else {
+        this.#releaseHandled();
       }
     }
-    if (inbox === undefined || !inbox.full) this.#resumeReading();
+    this.#resumeReading();
   }
 
   /** A handleData promise rejected. */
@@ -1162,6 +1270,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     let early = true;
     try {
       for (;;) {
+        // The consumer is done with the message it was given when it asks for the next one.
+        this.#releaseHandled();
         let m: Message | undefined = inbox.tryReceive();
         if (m === undefined) {
           if (this.#state === 'closed' || inbox.closed) break;
@@ -1172,7 +1282,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
             break;
           }
         }
-        if (this.#readPaused && !inbox.full) this.#resumeReading();
+        this.#handlingBytes = m.data.length;
+        this.#resumeReading();
         yield m;
       }
       early = false;
@@ -1338,6 +1449,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     }
     this.#closeFrame = undefined;
     this.#parser.release();
+    if (this.#messageDeadline !== undefined) {
+      Conn.#messageDeadlines(this.#opts.messageTimeout).delete(this.#messageDeadline);
+      this.#messageDeadline = undefined;
+    }
     this.#stopKeepalive();
     const waiters = this.#waiters;
     this.#waiters = NO_WAITERS;

@@ -13,6 +13,9 @@ export const ErrorCode = {
   InvalidControlFrame: 'WS_ERR_INVALID_CONTROL_FRAME',
   InvalidLength: 'WS_ERR_INVALID_LENGTH',
   PayloadTooBig: 'WS_ERR_PAYLOAD_TOO_BIG',
+  TooManyFragments: 'WS_ERR_TOO_MANY_FRAGMENTS',
+  /** A buffer for bytes the peer sent could not be allocated: that connection fails, not the process. */
+  OutOfMemory: 'WS_ERR_OUT_OF_MEMORY',
   UnexpectedContinuation: 'WS_ERR_UNEXPECTED_CONTINUATION',
   ExpectedContinuation: 'WS_ERR_EXPECTED_CONTINUATION',
   InvalidUtf8: 'WS_ERR_INVALID_UTF8',
@@ -36,6 +39,8 @@ export const ErrorCode = {
   Aborted: 'WS_ERR_ABORTED',
   PongTimeout: 'WS_ERR_PONG_TIMEOUT',
   CloseTimeout: 'WS_ERR_CLOSE_TIMEOUT',
+  /** A frame or fragmented message was not complete within messageTimeout of its first byte. */
+  MessageTimeout: 'WS_ERR_MESSAGE_TIMEOUT',
   SocketError: 'WS_ERR_SOCKET',
   HandlerFailed: 'WS_ERR_HANDLER_FAILED',
   // Fan-out across machines (src/scale/redis.ts)

@@ -37,7 +37,8 @@ export function isToken(s: string): boolean {
   return true;
 }
 
-function isTchar(c: number): boolean {
+/** Is the byte or char code `c` an RFC 7230 tchar? */
+export function isTchar(c: number): boolean {
   return c < 128 && TCHAR[c] === 1;
 }
 

@@ -2,6 +2,7 @@ import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode, type Role } from './constants.j
 import { ErrorCode, ProtocolError } from './errors.js';
 import { applyMask, readMaskKey } from './mask.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
+import { ByteAccumulator, allocateUnsafe } from './byte-accumulator.js';
 
 export interface FrameParserOptions {
   /** Which end WE are. A server requires masked frames, a client refuses them (RFC 6455 §5.1). */
@@ -12,7 +13,25 @@ export interface FrameParserOptions {
   maxMessageSize: number;
   /** RSV1 may mark the first frame of a compressed message (RFC 7692 §6). */
   allowRsv1: boolean;
+  /** Most frames in one message, the first one included (default DEFAULT_MAX_FRAGMENTS); more fails with 1009. */
+  maxFragments?: number | undefined;
+  /**
+   * Where the blocks and joined buffers of payloads that span reads come from (default `Buffer.allocUnsafe`). If it
+   * throws (an allocation failure), the frame fails with 1009 and WS_ERR_OUT_OF_MEMORY: one
+   * connection ends, never the process.
+   */
+  allocate?: ((size: number) => Buffer) | undefined;
 }
+
+/**
+ * Default `maxFragments`: 262,144. Autobahn 9.3.1 and 9.4.1 send a 4 MiB message in 64-byte
+ * fragments, 65,536 frames (ws's default of 16,384 fails them); a 64-byte-fragment message as
+ * large as the default maxMessageSize (16 MiB) is 262,144 frames. A fragment costs the parser and
+ * the assembler no object of its own (small payloads are copied into shared blocks), so the limit
+ * bounds the CPU spent on one message (zero-length fragments add no bytes), not its memory.
+ */
+export const DEFAULT_MAX_FRAGMENTS = 262_144;
+
 
 /** What `advance()` found. */
 export const ParseStatus = { NeedMore: 0, Frame: 1, Fail: 2 } as const;
@@ -67,22 +86,24 @@ export class FrameParser {
   readonly #maxFrame: number;
   readonly #maxMessage: number;
   readonly #allowRsv1: boolean;
+  readonly #maxFragments: number;
 
   #buf: Buffer = EMPTY;
   #pos = 0;
   #state = STATE_HEADER;
 
-  // Payload being filled across chunks.
+  // Payload being filled across chunks: its pieces, joined when the last byte is here.
   #length = 0;
   #filled = 0;
   #key = 0;
-  #partial: Buffer = EMPTY;
+  readonly #partial: ByteAccumulator;
 
   // Message in progress (data frames).
   #inMessage = false;
   #msgOpcode = 0;
   #msgCompressed = false;
   #msgBytes = 0;
+  #msgFrames = 0;
   #validateText = false;
   /** Made for the first text message split across frames or reads; most connections never need it. */
   #utf8: Utf8Validator | undefined;
@@ -92,6 +113,8 @@ export class FrameParser {
     this.#maxFrame = options.maxFrameSize;
     this.#maxMessage = options.maxMessageSize;
     this.#allowRsv1 = options.allowRsv1;
+    this.#maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
+    this.#partial = new ByteAccumulator(options.allocate ?? allocateUnsafe);
   }
 
   /**
@@ -101,14 +124,29 @@ export class FrameParser {
   release(): void {
     this.#buf = EMPTY;
     this.#pos = 0;
-    this.#partial = EMPTY;
+    this.#partial.reset();
     this.#filled = 0;
     this.payload = EMPTY;
   }
 
-  /** Bytes held that do not yet make a frame (for accounting). */
+  /** Bytes received that do not yet make a frame. */
   get buffered(): number {
     return this.#buf.length - this.#pos + this.#filled;
+  }
+
+  /**
+   * Memory held for bytes that do not yet make a frame (the inbound budget counts this): the
+   * unparsed rest of the last read and the pieces of a payload in progress (what has arrived,
+   * never the length its header announced; a piece kept as a view may also keep the rest of the
+   * read it came in, at most one read).
+   */
+  get held(): number {
+    return this.#buf.length - this.#pos + this.#partial.held;
+  }
+
+  /** Whether a frame or a fragmented message has begun and not ended (for the message deadline). */
+  get inProgress(): boolean {
+    return this.#inMessage || this.#state === STATE_PAYLOAD || this.#buf.length > this.#pos;
   }
 
   push(chunk: Buffer): void {
@@ -155,7 +193,7 @@ export class FrameParser {
     this.#state = STATE_FAILED;
     this.#buf = EMPTY;
     this.#pos = 0;
-    this.#partial = EMPTY;
+    this.#partial.reset();
     this.#filled = 0;
     this.payload = EMPTY;
     return ParseStatus.Fail;
@@ -226,15 +264,19 @@ export class FrameParser {
     if (avail < headerLen) return ParseStatus.NeedMore;
 
     let p = pos + 2;
+    // §5.2: "the minimal number of bytes MUST be used to encode the length". Refused with 1002, as
+    // Chromium's parser does (ws accepts them): a peer that pads lengths is broken or probing.
     if (len === 126) {
       len = (buf[p]! << 8) | buf[p + 1]!;
       p += 2;
+      if (len < 126) return this.#fail(ErrorCode.InvalidLength, `length ${len} in a 16-bit field (must use the 7-bit one)`, CloseCode.ProtocolError);
     } else if (len === 127) {
       const hi = buf.readUInt32BE(p);
       const lo = buf.readUInt32BE(p + 4);
       p += 8;
       // §5.2: the most significant bit of a 64-bit length MUST be 0.
       if (hi > 0x7fffffff) return this.#fail(ErrorCode.InvalidLength, '64-bit payload length with the high bit set', CloseCode.ProtocolError);
+      if (hi === 0 && lo < 0x10000) return this.#fail(ErrorCode.InvalidLength, `length ${lo} in a 64-bit field (must use a shorter one)`, CloseCode.ProtocolError);
       // Beyond 2^53 no limit could allow it; a number can still hold it exactly below that.
       len = hi > 0x1fffff ? Number.MAX_SAFE_INTEGER : hi * 0x100000000 + lo;
     }
@@ -246,7 +288,13 @@ export class FrameParser {
       if (total > this.#maxMessage) {
         return this.#fail(ErrorCode.PayloadTooBig, `message exceeds the limit of ${this.#maxMessage} bytes`, CloseCode.MessageTooBig);
       }
-      if (opcode !== Opcode.Continuation) {
+      if (opcode === Opcode.Continuation) {
+        // Counted at the header, so a flood of empty fragments stops at the limit too.
+        if (++this.#msgFrames > this.#maxFragments) {
+          return this.#fail(ErrorCode.TooManyFragments, `message of more than ${this.#maxFragments} fragments`, CloseCode.MessageTooBig);
+        }
+      } else {
+        this.#msgFrames = 1;
         this.#msgOpcode = opcode;
         this.#msgCompressed = rsv1;
         this.#validateText = opcode === Opcode.Text && !rsv1;
@@ -278,8 +326,9 @@ export class FrameParser {
       this.payload = payload;
       return ParseStatus.Frame;
     }
-    // Payload continues in later chunks: allocate it now that the header has passed every check.
-    this.#partial = Buffer.allocUnsafe(len);
+    // Payload continues in later reads. Its length is a claim, not a budget: its pieces are held as
+    // they come (#fill) and joined at the end, so a header announcing 60 MiB followed by a trickle
+    // holds what trickled in, not 60 MiB.
     this.#filled = 0;
     this.#state = STATE_PAYLOAD;
     return this.#fill();
@@ -289,26 +338,32 @@ export class FrameParser {
     const buf = this.#buf;
     const n = Math.min(this.#length - this.#filled, buf.length - this.#pos);
     if (n > 0) {
-      const start = this.#filled;
-      buf.copy(this.#partial, start, this.#pos, this.#pos + n);
-      this.#pos += n;
-      this.#filled += n;
-      if (this.masked) applyMask(this.#partial, this.#key, start, start + n, start);
-      const control = this.opcode >= 0x8;
+      const start = this.#pos;
+      const end = start + n;
+      // We own the chunk: unmask in place, at the payload offset of its first byte.
+      if (this.masked) applyMask(buf, this.#key, start, end, this.#filled);
       // Check text as it arrives, so that a bad byte fails before the rest of the frame comes.
-      if (!control && this.#validateText && !(this.#utf8 ??= new Utf8Validator()).push(this.#partial, start, start + n)) {
+      if (this.opcode < 0x8 && this.#validateText && !(this.#utf8 ??= new Utf8Validator()).push(buf, start, end)) {
         return this.#fail(ErrorCode.InvalidUtf8, TEXT_INVALID, CloseCode.InvalidPayloadData);
       }
+      if (!this.#partial.push(buf, start, end)) return this.#outOfMemory();
+      this.#pos = end;
+      this.#filled += n;
     }
     if (this.#filled < this.#length) return ParseStatus.NeedMore;
-    this.payload = this.#partial;
-    this.#partial = EMPTY;
+    const payload = this.#partial.join();
+    if (payload === undefined) return this.#outOfMemory();
+    this.payload = payload;
     this.#filled = 0;
     this.#state = STATE_HEADER;
     if (this.opcode < 0x8 && this.#validateText && this.fin && this.#utf8?.incomplete === true) {
       return this.#fail(ErrorCode.InvalidUtf8, TEXT_ENDS_INSIDE, CloseCode.InvalidPayloadData);
     }
     return ParseStatus.Frame;
+  }
+
+  #outOfMemory(): ParseStatus {
+    return this.#fail(ErrorCode.OutOfMemory, `no memory for a frame payload of ${this.#length} bytes`, CloseCode.MessageTooBig);
   }
 
   /**

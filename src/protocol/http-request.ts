@@ -1,5 +1,5 @@
 import { ErrorCode, HandshakeError } from './errors.js';
-import { isToken } from './extensions.js';
+import { isTchar, isToken } from './extensions.js';
 
 /**
  * The head of an HTTP/1.1 request (RFC 9112 §2-§5), read from bytes as they arrive: what
@@ -24,6 +24,10 @@ import { isToken } from './extensions.js';
  * - The head, from the first byte to its final CRLF CRLF, may be at most `maxHeaderSize` bytes,
  *   with at most `maxHeaderFields` field lines; more is a 431 (RFC 6585 §5).
  * - A body (Content-Length, Transfer-Encoding) is not read: the bytes after the head are `head`.
+ * - Bytes that cannot begin a request-line are refused with 400 as soon as they arrive, not when
+ *   the handshake times out: before the first SP of the request-line, every byte must be a tchar
+ *   (the method is a token, RFC 9112 §3.1). A TLS ClientHello, a WebSocket frame sent without a
+ *   handshake or random bytes are answered at once.
  */
 
 /** The parts of a request that the parser reads. */
@@ -56,6 +60,9 @@ export const DEFAULT_MAX_HEADER_FIELDS = 100;
 const EMPTY = Buffer.alloc(0);
 const LF = 0x0a;
 const CR = 0x0d;
+const METHOD_LEAD = 0; // empty lines before the request-line
+const METHOD_IN = 1; // inside the method
+const METHOD_DONE = 2; // its SP was seen (or the line scan decides)
 
 /**
  * Reads one request head from chunks. Each byte is looked at once while looking for the end of
@@ -78,6 +85,8 @@ export class RequestHeadReader {
   /** The last byte of the previous chunk (to tell CRLF from a bare LF across a split). */
   #prev = -1;
   #done = false;
+  /** Where the early method check is: METHOD_LEAD, METHOD_IN, METHOD_DONE (see #methodOk). */
+  #method = METHOD_LEAD;
 
   constructor(limits: RequestHeadLimits) {
     this.#maxSize = limits.maxHeaderSize;
@@ -93,6 +102,9 @@ export class RequestHeadReader {
     const base = this.#length;
     // Only a line ending within maxSize bytes can end the head (the end is inclusive).
     const scanEnd = Math.min(chunk.length, this.#maxSize - base);
+    if (this.#method !== METHOD_DONE && !this.#methodOk(chunk, scanEnd)) {
+      return this.#fail(400, 'Bad Request', 'not an HTTP request: the request-line does not start with a method');
+    }
     let lineStart = this.#lineStart;
     let i = 0;
     while (i < scanEnd) {
@@ -122,6 +134,32 @@ export class RequestHeadReader {
     if (chunk.length > 0) this.#prev = chunk[chunk.length - 1]!;
     (this.#chunks ??= []).push(chunk);
     return undefined;
+  }
+
+  /**
+   * The early check, before the line scan and on the same bytes (so a verdict does not depend on
+   * how the bytes were split): after CRLF empty lines, the request-line must begin with a token
+   * and a SP. False: these bytes cannot be an HTTP request. A bare LF among the leading empty
+   * lines is left to the line scan (its own 400).
+   */
+  #methodOk(chunk: Buffer, end: number): boolean {
+    let state = this.#method;
+    let prev = this.#prev;
+    for (let i = 0; i < end && state !== METHOD_DONE; i++) {
+      const c = chunk[i]!;
+      if (state === METHOD_LEAD && (c === CR || c === LF)) {
+        if (c === LF && prev !== CR) state = METHOD_DONE;
+      } else if (isTchar(c)) {
+        state = METHOD_IN;
+      } else if (c === 0x20 && state === METHOD_IN) {
+        state = METHOD_DONE;
+      } else {
+        return false;
+      }
+      prev = c;
+    }
+    this.#method = state;
+    return true;
   }
 
   #complete(chunk: Buffer, base: number, end: number): RequestHeadResult {

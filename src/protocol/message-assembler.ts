@@ -1,6 +1,7 @@
 import { CloseCode } from './constants.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { Utf8Validator } from './utf8.js';
+import { ByteAccumulator } from './byte-accumulator.js';
 
 /** What the assembler needs from a permessage-deflate codec. */
 export interface Inflater {
@@ -15,9 +16,12 @@ export interface Inflater {
 export interface MessageAssemblerOptions {
   maxMessageSize: number;
   inflater?: Inflater | undefined;
+  /**
+   * Where blocks and the joined message come from (default `Buffer.allocUnsafe`). If it throws (an
+   * allocation failure), the message fails with 1009 and WS_ERR_OUT_OF_MEMORY.
+   */
+  allocate?: ((size: number) => Buffer) | undefined;
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /**
  * Joins the data frames of one message (RFC 6455 §5.4) and inflates compressed ones (RFC 7692
@@ -31,18 +35,29 @@ export class MessageAssembler {
   error: ProtocolError | undefined;
   readonly #max: number;
   readonly #inflater: Inflater | undefined;
-  #parts: Buffer[] = [];
-  #size = 0;
+  /** The fragments so far: small ones copied into shared blocks, large ones kept (no object per small fragment). */
+  readonly #parts: ByteAccumulator;
   readonly #utf8 = new Utf8Validator();
 
   constructor(options: MessageAssemblerOptions) {
     this.#max = options.maxMessageSize;
     this.#inflater = options.inflater;
+    this.#parts = new ByteAccumulator(options.allocate);
   }
 
-  /** Bytes held for the message in progress. */
+  /** Bytes of the message in progress. */
   get buffered(): number {
-    return this.#size;
+    return this.#parts.size;
+  }
+
+  /** Memory held for the message in progress (the unused rest of its blocks included; the inbound budget counts this). */
+  get held(): number {
+    return this.#parts.held;
+  }
+
+  /** Whether a message has begun and not ended. */
+  get inProgress(): boolean {
+    return this.#parts.started;
   }
 
   push(payload: Buffer, fin: boolean, isText: boolean, compressed: boolean): Buffer | undefined | null {
@@ -54,33 +69,28 @@ export class MessageAssembler {
       const out = this.#inflater.decompress(payload, fin, this.#max);
       if (out instanceof ProtocolError) return this.#fail(out);
       if (isText) {
-        if (this.#size === 0 && this.#parts.length === 0) this.#utf8.reset();
+        if (!this.#parts.started) this.#utf8.reset();
         if (!this.#utf8.push(out) || (fin && this.#utf8.incomplete)) {
           return this.#fail(new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData));
         }
       }
       payload = out;
     }
-    if (fin && this.#parts.length === 0) return payload;
-    if (payload.length > 0) {
-      this.#parts.push(payload);
-      this.#size += payload.length;
-    } else if (this.#parts.length === 0) {
-      // Mark the message as started, so a compressed text message resets its validator once.
-      this.#parts.push(EMPTY);
-    }
+    if (fin && !this.#parts.started) return payload;
+    const size = this.#parts.size + payload.length;
+    if (!this.#parts.push(payload, 0, payload.length)) return this.#outOfMemory(size);
     if (!fin) return undefined;
-    const parts = this.#parts;
-    const message = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#size);
-    this.#parts = [];
-    this.#size = 0;
-    return message;
+    return this.#parts.join() ?? this.#outOfMemory(size);
   }
 
   /** Drop a message in progress (the connection is closing). */
   reset(): void {
-    this.#parts = [];
-    this.#size = 0;
+    this.#parts.reset();
+  }
+
+  /** An allocation failed (a block, or the joined message): this message fails, not the process. */
+  #outOfMemory(size: number): null {
+    return this.#fail(new ProtocolError(ErrorCode.OutOfMemory, `no memory for a message of ${size} bytes`, CloseCode.MessageTooBig));
   }
 
   #fail(error: ProtocolError): null {

@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import { OptionsError } from '../protocol/errors.js';
@@ -5,6 +6,12 @@ import { defaultConnOptions, type ConnOptions } from '../conn/conn.js';
 
 const MiB = 1024 * 1024;
 const d = defaultConnOptions;
+/**
+ * The largest Buffer this Node can make (4 GiB on Node 20, 2^53-1 on 22+ on 64-bit): a size limit
+ * above it could never be honoured, so it is refused when the options are validated rather than
+ * met later as an allocation error (issue 10).
+ */
+const MAX_BUFFER = bufferConstants.MAX_LENGTH;
 
 /** permessage-deflate settings (RFC 7692); `true` means all defaults. */
 export const DeflateOptionsSchema = Type.Object(
@@ -28,8 +35,8 @@ export type DeflateSettings = Static<typeof DeflateOptionsSchema>;
 
 /** The options every connection takes, on the server and on the client. */
 export const ConnOptionsSchema = {
-  maxMessageSize: Type.Integer({ minimum: 1, default: d.maxMessageSize, description: 'Largest message accepted (bytes, after inflation); more closes with 1009' }),
-  maxFrameSize: Type.Integer({ minimum: 1, default: d.maxFrameSize, description: 'Largest frame accepted (bytes); more closes with 1009' }),
+  maxMessageSize: Type.Integer({ minimum: 1, maximum: MAX_BUFFER, default: d.maxMessageSize, description: 'Largest message accepted (bytes, after inflation); more closes with 1009' }),
+  maxFrameSize: Type.Integer({ minimum: 1, maximum: MAX_BUFFER, default: d.maxFrameSize, description: 'Largest frame accepted (bytes); more closes with 1009' }),
   maxQueuedFrames: Type.Integer({ minimum: 1, default: d.maxQueuedFrames, description: 'Outbox bound in messages' }),
   maxQueuedBytes: Type.Integer({ minimum: 1, default: d.maxQueuedBytes, description: 'Outbox bound in payload bytes' }),
   overflow: Type.Union([Type.Literal('wait'), Type.Literal('drop-newest'), Type.Literal('drop-oldest'), Type.Literal('close'), Type.Literal('conflate')], {
@@ -39,6 +46,14 @@ export const ConnOptionsSchema = {
   overflowCloseCode: Type.Union([Type.Literal(1008), Type.Literal(1013)], { default: d.overflowCloseCode, description: "Close code of the 'close' policy" }),
   maxWaiters: Type.Integer({ minimum: 0, default: d.maxWaiters, description: 'Writes that may wait for room at once (policy wait)' }),
   inboxSize: Type.Integer({ minimum: 1, default: d.inboxSize, description: 'Messages buffered for a slow handler or iterator before the socket is paused' }),
+  maxInboundBytes: Type.Integer({
+    minimum: 1,
+    maximum: MAX_BUFFER,
+    default: d.maxInboundBytes,
+    description: 'Inbound budget per connection (bytes held by the parser, the assembler, the inbox and an async handler); reading pauses when reached',
+  }),
+  maxFragments: Type.Integer({ minimum: 1, default: d.maxFragments, description: 'Most frames in one message; more closes with 1009' }),
+  messageTimeout: Type.Integer({ minimum: 0, default: d.messageTimeout, description: 'A frame or fragmented message must be whole within N ms of its first byte, else 1008 (0: no deadline)' }),
   pingInterval: Type.Integer({ minimum: 0, default: d.pingInterval, description: 'Send a keepalive ping every N ms (0: never)' }),
   pongTimeout: Type.Integer({ minimum: 1, default: d.pongTimeout, description: 'End the connection (1006) when a keepalive ping is unanswered this long' }),
   closeTimeout: Type.Integer({ minimum: 1, default: d.closeTimeout, description: 'Longest wait for the closing handshake before TCP is destroyed (checked every quarter of it: the wait ends within 1.25x closeTimeout)' }),
@@ -117,6 +132,9 @@ export function connOptionsFrom(o: Static<typeof ServerOptionsSchema> | ConnOpti
     overflowCloseCode: o.overflowCloseCode,
     maxWaiters: o.maxWaiters,
     inboxSize: o.inboxSize,
+    maxInboundBytes: o.maxInboundBytes,
+    maxFragments: o.maxFragments,
+    messageTimeout: o.messageTimeout,
     pingInterval: o.pingInterval,
     pongTimeout: o.pongTimeout,
     closeTimeout: o.closeTimeout,

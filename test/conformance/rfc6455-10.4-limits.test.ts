@@ -67,13 +67,22 @@ describe('RFC 6455 §10.4 maxFrameSize', () => {
     expectFailsAtHeader(hex('89 0b'), 'client', frameTooBig(11, 10), { maxFrameSize: 10 });
   });
 
-  it('a header within the limits reserves exactly its payload, and `buffered` counts what has arrived', () => {
+  it('a header announcing 60 MiB reserves only what has arrived (bounded steps), never the announced length', () => {
     const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe');
-    const p = makeParser('server', { maxFrameSize: 5000 });
-    p.push(hex('82 fe 13 88 37 fa 21 3d 00 01 02'));
+    const p = makeParser('server', { maxFrameSize: 64 << 20 });
+    // 60 MiB announced in the 64-bit field, then three payload bytes.
+    p.push(hex('82 ff 00 00 00 00 03 c0 00 00 37 fa 21 3d 00 01 02'));
     expect(p.next()).toBeUndefined();
-    expect(allocUnsafe).toHaveBeenCalledWith(5000);
     expect(p.buffered).toBe(3);
+    expect(p.held).toBeLessThanOrEqual(64 * 1024);
+    const biggest = () => Math.max(0, ...allocUnsafe.mock.calls.map((c) => Number(c[0])));
+    expect(biggest()).toBeLessThanOrEqual(64 * 1024);
+    // 1 MiB more: the buffer grows with what came, at most twice the bytes received.
+    for (let i = 0; i < 16; i++) p.push(Buffer.alloc(64 * 1024));
+    expect(p.next()).toBeUndefined();
+    expect(p.buffered).toBe(3 + (1 << 20));
+    expect(p.held).toBeLessThanOrEqual(2 * p.buffered);
+    expect(biggest()).toBeLessThanOrEqual(2 * p.buffered);
   });
 });
 

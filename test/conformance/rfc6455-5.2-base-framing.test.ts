@@ -139,3 +139,25 @@ describe('RFC 6455 §5.2 payload length: 7 bits, 7+16 bits, 7+64 bits', () => {
     ]);
   });
 });
+
+describe('RFC 6455 §5.2 payload length: "the minimal number of bytes MUST be used to encode the length"', () => {
+  it('a length under 126 in the 16-bit field fails with 1002 at the header (as Chromium does; ws accepts it)', () => {
+    expectChunkInvariant(hex('82 7e 00 7d'), 'client', [failEvent(ErrorCode.InvalidLength, CloseCode.ProtocolError, 'length 125 in a 16-bit field (must use the 7-bit one)')]);
+  });
+
+  it('a length under 65536 in the 64-bit field fails with 1002 at the header', () => {
+    expectChunkInvariant(hex('82 7f 00 00 00 00 00 00 ff ff'), 'client', [
+      failEvent(ErrorCode.InvalidLength, CloseCode.ProtocolError, 'length 65535 in a 64-bit field (must use a shorter one)'),
+    ]);
+    expectChunkInvariant(hex('82 ff 00 00 00 00 00 00 00 05 37 fa 21 3d'), 'server', [
+      failEvent(ErrorCode.InvalidLength, CloseCode.ProtocolError, 'length 5 in a 64-bit field (must use a shorter one)'),
+    ]);
+  });
+
+  it('the smallest lengths of each form are accepted: 126 in 16 bits, 65536 in 64 bits', () => {
+    const p126 = Buffer.alloc(126, 0x61);
+    expectChunkInvariant(Buffer.concat([hex('82 7e 00 7e'), p126]), 'client', [frameEvent({ opcode: Opcode.Binary, payload: p126 })]);
+    const p64k = Buffer.alloc(65536, 0x62);
+    expectChunkInvariant(Buffer.concat([hex('82 7f 00 00 00 00 00 01 00 00'), p64k]), 'client', [frameEvent({ opcode: Opcode.Binary, payload: p64k })]);
+  });
+});

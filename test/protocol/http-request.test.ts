@@ -261,23 +261,34 @@ describe('RequestHeadReader: malformed heads are refused with 400 (or 505)', () 
     ['a DEL in a value', 'GET / HTTP/1.1\r\nHost: a\x7fb\r\n\r\n', 'Bad Request: invalid character in the value of header Host'],
     ['a request-line with two parts', 'GET /\r\nHost: x\r\n\r\n', 'Bad Request: malformed request line'],
     ['an HTTP/0.9 simple request', 'GET /\r\n\r\n', 'Bad Request: malformed request line'],
-    ['a request-line starting with a space', ' GET / HTTP/1.1\r\n\r\n', 'Bad Request: malformed request line'],
+    ['a request-line starting with a space', ' GET / HTTP/1.1\r\n\r\n', 'Bad Request: not an HTTP request: the request-line does not start with a method'],
     ['two spaces after the method', 'GET  / HTTP/1.1\r\n\r\n', 'Bad Request: malformed request line'],
     ['a space in the request-target', 'GET /a b HTTP/1.1\r\n\r\n', 'Bad Request: malformed request line: the HTTP version'],
     ['a trailing space after the version', 'GET / HTTP/1.1 \r\n\r\n', 'Bad Request: malformed request line: the HTTP version'],
     ['a lower-case protocol name', 'GET / http/1.1\r\n\r\n', 'Bad Request: malformed request line: the HTTP version'],
     ['a version without a minor digit', 'GET / HTTP/1\r\n\r\n', 'Bad Request: malformed request line: the HTTP version'],
     ['a two-digit version', 'GET / HTTP/1.10\r\n\r\n', 'Bad Request: malformed request line: the HTTP version'],
-    ['a method that is not a token', 'G(T / HTTP/1.1\r\n\r\n', 'Bad Request: malformed request line: the method is not a token'],
+    ['a method that is not a token', 'G(T / HTTP/1.1\r\n\r\n', 'Bad Request: not an HTTP request: the request-line does not start with a method'],
     ['a control character in the request-target', 'GET /\x01 HTTP/1.1\r\n\r\n', 'Bad Request: malformed request line: invalid character in the request target'],
     ['a non-ASCII byte in the request-target', 'GET /\xe9 HTTP/1.1\r\n\r\n', 'Bad Request: malformed request line: invalid character in the request target'],
-    ['a TLS ClientHello', '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n', 'Bad Request: malformed request line'],
+    ['a TLS ClientHello', '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n', 'Bad Request: not an HTTP request: the request-line does not start with a method'],
   ];
   for (const [what, text, message] of cases) {
     it(`refuses ${what}, at every split`, () => {
       expect(expectChunkInvariant(Buffer.from(text, 'latin1'))).toEqual(refusal(400, message));
     });
   }
+
+  it('refuses bytes that cannot begin a request-line at once (a TLS ClientHello, a WebSocket frame, binary), not at the handshake timeout', () => {
+    for (const first of [Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5]), Buffer.from([0x81, 0x85, 0x37, 0xfa]), Buffer.from('GET\x00'), Buffer.from('\r\n GET')]) {
+      const reader = new RequestHeadReader(LIMITS);
+      expect(describeResult(reader.push(first)), first.toString('hex')).toEqual(refusal(400, 'Bad Request: not an HTTP request: the request-line does not start with a method'));
+    }
+    // A method cut anywhere, after empty lines, is still waited for.
+    for (const first of ['G', 'GE', 'GET', 'GET ', '\r\n', '\r\nGET', 'M-SEARCH']) {
+      expect(new RequestHeadReader(LIMITS).push(Buffer.from(first, 'latin1')), JSON.stringify(first)).toBeUndefined();
+    }
+  });
 
   it('refuses a bare LF at once, without waiting for the end of a head that would never come', () => {
     const reader = new RequestHeadReader(LIMITS);
