@@ -55,9 +55,9 @@ describe('a fleet of wschan nodes in separate processes, one redis-server', { ti
     const nodes = await Promise.all([0, 1, 2].map(() => FleetNode.start(r.url)));
     const subs = await Promise.all(nodes.flatMap((n) => [subscriber(n, ['feed']), subscriber(n, ['feed'])]));
     const lonely = await subscriber(nodes[1]!, ['only-here']);
-    await waitUntil(() => true, 10, '');
-    await expect.poll(() => numsub(r.port, 'wschan:t:feed')).toBe(3);
-    expect(await numsub(r.port, 'wschan:t:only-here')).toBe(1);
+    // Each node subscribes in Redis after its local subscriber arrives: wait for both channels.
+    await expect.poll(() => numsub(r.port, 'wschan:t:feed'), { timeout: 10_000 }).toBe(3);
+    await expect.poll(() => numsub(r.port, 'wschan:t:only-here'), { timeout: 10_000 }).toBe(1);
     expect(await pubsubChannels(r.port)).toEqual(['wschan:*', 'wschan:t:feed', 'wschan:t:only-here']);
 
     await nodes[0]!.request('publish', { topic: 'feed', data: 'm#', count: 200 });
