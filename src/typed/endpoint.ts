@@ -61,6 +61,8 @@ export interface TypedStats {
   strayReplies: number;
   /** Requests of ours that ended by their timeout. */
   requestsTimedOut: number;
+  /** Messages that arrived after the policy 'close' closed their connection: not handled. */
+  discarded: number;
 }
 
 type AnyHandler = (conn: TypedConn<Side, any>, msg: any) => unknown;
@@ -86,6 +88,8 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
   readonly #in = new Map<string, InKind>();
   readonly #out = new Map<string, OutKind>();
   readonly #conns = new WeakMap<Conn<D>, TypedConn<Sd, D>>();
+  /** Connections the policy 'close' closed: what they had already sent is not handled. */
+  readonly #refused = new WeakSet<Conn<D>>();
   readonly #policy: InvalidPolicy;
   readonly validateOutgoing: boolean;
   readonly maxPendingRequests: number;
@@ -102,6 +106,7 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
   #errorsReceived = 0;
   #strayReplies = 0;
   #timedOut = 0;
+  #discarded = 0;
 
   protected constructor(incoming: CompiledKinds, outgoing: CompiledKinds, replyIn: Record<string, unknown>, replyOut: Record<string, unknown>, options: TypedOptions | undefined, defaultPolicy: InvalidPolicy, what: string) {
     const o = parseOptions(TypedOptionsSchema, options, what);
@@ -174,7 +179,7 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
       received, invalid, sent,
       notJson: this.#notJson, unknownKind: this.#unknownKind, malformed: this.#malformed,
       binary: this.#binaryCount, unexpectedBinary: this.#unexpectedBinary, unhandled: this.#unhandled,
-      errorsReceived: this.#errorsReceived, strayReplies: this.#strayReplies, requestsTimedOut: this.#timedOut,
+      errorsReceived: this.#errorsReceived, strayReplies: this.#strayReplies, requestsTimedOut: this.#timedOut, discarded: this.#discarded,
     };
   }
 
@@ -195,6 +200,10 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
    * (a handler of yours may). Returns what the handler returned (a Promise holds the next message).
    */
   readonly dispatch = (raw: Conn<D>, data: Buffer, isBinary: boolean): unknown => {
+    if (raw.state !== 'open' && this.#refused.has(raw)) {
+      this.#discarded++;
+      return undefined;
+    }
     if (isBinary) {
       const b = this.#binary;
       if (b !== undefined) {
@@ -329,7 +338,10 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
     this.#onInvalid?.(this.conn(raw), err);
     const policy = this.#policy;
     if (policy === 'reply') this.#sendError(raw, err, id);
-    else if (policy === 'close') void raw.close(err.closeCode ?? CloseCode.PolicyViolation, err.code);
+    else if (policy === 'close') {
+      this.#refused.add(raw);
+      void raw.close(err.closeCode ?? CloseCode.PolicyViolation, err.code);
+    }
     return undefined;
   }
 }
