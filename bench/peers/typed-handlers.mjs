@@ -43,20 +43,27 @@ export function installTyped(server) {
     .handleMessage('done', (conn) => conn.send('count', { n: conn.raw.data.n }));
 }
 
+/** JSON.parse of a text message that must be an object; undefined (counted bad) otherwise. */
+function parseObject(data, state) {
+  let m;
+  try {
+    m = JSON.parse(data.toString());
+  } catch {
+    state.bad++;
+    return undefined;
+  }
+  if (typeof m !== 'object' || m === null) {
+    state.bad++;
+    return undefined;
+  }
+  return m;
+}
+
 /** The hand-written handler: returns (data, write, state) => void. */
 export function handHandler() {
   return (data, state, write) => {
-    let m;
-    try {
-      m = JSON.parse(data.toString());
-    } catch {
-      state.bad++;
-      return;
-    }
-    if (typeof m !== 'object' || m === null) {
-      state.bad++;
-      return;
-    }
+    const m = parseObject(data, state);
+    if (m === undefined) return;
     switch (m.t) {
       case 'chat': {
         const d = m.d;
@@ -94,17 +101,8 @@ export function ajvHandler() {
     ['done', ajv.compile(Type.Null())],
   ]);
   return (data, state, write) => {
-    let m;
-    try {
-      m = JSON.parse(data.toString());
-    } catch {
-      state.bad++;
-      return;
-    }
-    if (typeof m !== 'object' || m === null || typeof m.t !== 'string') {
-      state.bad++;
-      return;
-    }
+    const m = parseObject(data, state);
+    if (m === undefined) return;
     const v = validators.get(m.t);
     if (v === undefined || !v(m.d)) {
       state.bad++;
