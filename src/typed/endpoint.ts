@@ -233,6 +233,7 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
       // RFC 6455 §7.4.1: 1008, a message that violates the endpoint's policy.
       return this.#bad(raw, new TypedMessageError(ErrorCode.UnknownKind, `unknown message kind ${JSON.stringify(t).slice(0, 64)}`, { path: '/t', rule: 'enum', closeCode: CloseCode.PolicyViolation }), id);
     }
+    if (id !== undefined && e.reply === undefined) return this.#malformedEnvelope(raw, '/id', `${t} is not a request kind: it takes no "id"`, undefined);
     const d = m.d;
     if (!e.compiled.check.Check(d)) {
       e.invalid++;
@@ -245,8 +246,8 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
       if (id !== undefined && e.reply !== undefined) this.#sendError(raw, new TypedMessageError(ErrorCode.RequestFailed, `no handler for ${t}`, { kind: t }), id);
       return undefined;
     }
-    if (id === undefined || e.reply === undefined) return h(this.conn(raw), d);
-    return this.#answer(raw, e.reply, h, d, id);
+    if (id === undefined) return h(this.conn(raw), d);
+    return this.#answer(raw, e.reply!, h, d, id);
   };
 
   /** A request: run the handler and send its result (or the TypedMessageError it threw) as the reply. */

@@ -38,6 +38,7 @@ const BAD = [
   '[1,2]', // not an envelope
   '{"t":"join","id":7,"d":{"room":""}}', // a request whose payload fails: the error answers it
   '{"t":"join","id":-1,"d":{"room":"a"}}', // a bad id
+  '{"t":"chat","id":3,"d":{"text":"x"}}', // an id on a kind that is no request
   '{"t":"chat","d":{"text":"bye"}}', // valid
 ] as const;
 
@@ -80,16 +81,17 @@ describe('typed messages: bad input policies, with a client in another process',
       { t: '$error', d: { code: 'WS_ERR_INVALID_MESSAGE', path: '/t', rule: 'type', message: expect.any(String) } },
       { t: '$error', re: 7, d: { code: 'WS_ERR_INVALID_MESSAGE', kind: 'join', path: '/room', rule: 'minLength', message: expect.any(String) } },
       { t: '$error', d: { code: 'WS_ERR_INVALID_MESSAGE', path: '/id', rule: 'type', message: expect.any(String) } },
+      { t: '$error', d: { code: 'WS_ERR_INVALID_MESSAGE', path: '/id', rule: 'type', message: 'chat is not a request kind: it takes no "id"' } },
       { t: 'said', d: { from: 1, text: 'bye' } },
     ]);
     expect(lines.at(-1)).toBe('close 1000 ');
     expect(chats).toEqual(['hello', 'bye']);
-    expect(invalidSeen.map((e) => e.code)).toEqual(['WS_ERR_NOT_JSON', 'WS_ERR_UNKNOWN_KIND', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE']);
+    expect(invalidSeen.map((e) => e.code)).toEqual(['WS_ERR_NOT_JSON', 'WS_ERR_UNKNOWN_KIND', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE', 'WS_ERR_INVALID_MESSAGE']);
     const s = typed.stats;
     expect(s.received).toEqual({ chat: 2, join: 0, slow: 0, ping: 0 });
     expect(s.invalid).toEqual({ chat: 2, join: 1, slow: 0, ping: 0 });
     expect(s.sent).toEqual({ said: 2, joined: 0, price: 0, done: 0 });
-    expect({ notJson: s.notJson, unknownKind: s.unknownKind, malformed: s.malformed }).toEqual({ notJson: 1, unknownKind: 1, malformed: 2 });
+    expect({ notJson: s.notJson, unknownKind: s.unknownKind, malformed: s.malformed }).toEqual({ notJson: 1, unknownKind: 1, malformed: 3 });
     expect(errors).toEqual([]);
   }, 30_000);
 
@@ -99,9 +101,9 @@ describe('typed messages: bad input policies, with a client in another process',
     expect(parse(lines)).toEqual([{ t: 'said', d: { from: 1, text: 'hello' } }, { t: 'said', d: { from: 1, text: 'bye' } }]);
     expect(lines.at(-1)).toBe('close 1000 ');
     expect(chats).toEqual(['hello', 'bye']);
-    expect(invalidSeen).toHaveLength(7);
+    expect(invalidSeen).toHaveLength(8);
     expect(typed.stats.invalid.chat).toBe(2);
-    expect(typed.stats.notJson + typed.stats.unknownKind + typed.stats.malformed).toBe(4);
+    expect(typed.stats.notJson + typed.stats.unknownKind + typed.stats.malformed).toBe(5);
     expect(errors).toEqual([]);
   }, 30_000);
 
