@@ -89,7 +89,12 @@ export class TypedConn<Sd extends Side, D = undefined> {
    */
   request<K extends RequestKinds<Sd>>(kind: K, payload: Payload<Sd['out'], K>, options: RequestOptions = {}): Promise<ReplyOf<Sd, K>> {
     const ctx = this.#ctx;
-    const out = ctx.outKind(kind);
+    let out: ReturnType<ConnContext['outKind']>;
+    try {
+      out = ctx.outKind(kind);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (out.reply === undefined) return Promise.reject(new TypedMessageError(ErrorCode.InvalidArgument, `${kind} is not a request kind (see defineProtocol's replies)`, { kind }));
     let requests = this.#requests;
     if (requests === undefined) {
@@ -100,7 +105,7 @@ export class TypedConn<Sd extends Side, D = undefined> {
     }
     if (this.raw.state !== 'open') return Promise.reject(new ConnectionError(ErrorCode.ConnectionClosed, `request ${kind}: the connection is ${this.raw.state}`));
     try {
-      this.#count(out, payload);
+      countOutgoing(ctx, out, payload);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -129,15 +134,20 @@ export class TypedConn<Sd extends Side, D = undefined> {
   }
 
   #encode(kind: string, payload: unknown): string {
-    const out = this.#ctx.outKind(kind);
-    this.#count(out, payload);
-    return encodeMessage(out.compiled.head, payload);
+    return serializeOutgoing(this.#ctx, kind, payload);
   }
+}
 
-  #count(out: ReturnType<ConnContext['outKind']>, payload: unknown): void {
-    if (this.#ctx.validateOutgoing) checkOutgoing(out.compiled, payload);
-    out.sent++;
-  }
+/** A message of the outgoing `kind` as JSON text, counted (and checked, with `validateOutgoing`). */
+export function serializeOutgoing(ctx: ConnContext, kind: string, payload: unknown): string {
+  const out = ctx.outKind(kind);
+  countOutgoing(ctx, out, payload);
+  return encodeMessage(out.compiled.head, payload);
+}
+
+function countOutgoing(ctx: ConnContext, out: ReturnType<ConnContext['outKind']>, payload: unknown): void {
+  if (ctx.validateOutgoing) checkOutgoing(out.compiled, payload);
+  out.sent++;
 }
 
 /** `validateOutgoing`: a payload that fails its schema is the caller's bug, thrown at once. */

@@ -9,8 +9,7 @@ import type { Conn } from '../conn/conn.js';
 import type { PublishOptions, PublishResult, Server } from '../server/server.js';
 import { TypedEndpoint, type TypedOptions } from './endpoint.js';
 import type { AnyProtocol, Payload, ServerSide } from './protocol.js';
-import { checkOutgoing } from './typed-conn.js';
-import { encodeMessage } from './wire.js';
+import { serializeOutgoing } from './typed-conn.js';
 
 /** Conflation keys derived from a message, by outgoing kind: `{ price: (m) => m.symbol }`. */
 export type KeyFunctions<Out> = { [K in keyof Out]?: (msg: Out[K] extends import('@sinclair/typebox').TSchema ? Static<Out[K]> : never) => string };
@@ -57,10 +56,7 @@ export class TypedServer<P extends AnyProtocol, D = undefined> extends TypedEndp
   }
 
   #encode(kind: string, payload: unknown): string {
-    const out = this.outKind(kind);
-    if (this.validateOutgoing) checkOutgoing(out.compiled, payload);
-    out.sent++;
-    return encodeMessage(out.compiled.head, payload);
+    return serializeOutgoing(this, kind, payload);
   }
 
   #options(kind: string, payload: unknown, options: TypedPublishOptions | undefined): PublishOptions | undefined {
