@@ -90,6 +90,8 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
   readonly #conns = new WeakMap<Conn<D>, TypedConn<Sd, D>>();
   /** Connections the policy 'close' closed: what they had already sent is not handled. */
   readonly #refused = new WeakSet<Conn<D>>();
+  /** Whether the policy 'close' ever closed one: until then the hot path skips the check. */
+  #refusedAny = false;
   readonly #policy: InvalidPolicy;
   readonly validateOutgoing: boolean;
   readonly maxPendingRequests: number;
@@ -200,7 +202,7 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
    * (a handler of yours may). Returns what the handler returned (a Promise holds the next message).
    */
   readonly dispatch = (raw: Conn<D>, data: Buffer, isBinary: boolean): unknown => {
-    if (raw.state !== 'open' && this.#refused.has(raw)) {
+    if (this.#refusedAny && raw.state !== 'open' && this.#refused.has(raw)) {
       this.#discarded++;
       return undefined;
     }
@@ -341,6 +343,7 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
     if (policy === 'reply') this.#sendError(raw, err, id);
     else if (policy === 'close') {
       this.#refused.add(raw);
+      this.#refusedAny = true;
       void raw.close(err.closeCode ?? CloseCode.PolicyViolation, err.code);
     }
     return undefined;
