@@ -12,7 +12,7 @@
 //    connection has its {"t":"count"} answer (which must count all M). Variants interleaved.
 // Needs `npm run build` at the root and `npm ci` in bench/ (ajv, ws).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -75,12 +75,14 @@ function measureInProcess() {
   for (let rep = 0; rep < REPS; rep++) {
     for (const n of names) {
       const before = variants[n].count();
-      const t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage();
       for (let r = 0; r < ROUNDS; r++) for (const b of MESSAGES) variants[n].run(b);
-      const ns = Number(process.hrtime.bigint() - t0);
+      const c = process.cpuUsage(c0);
       const handled = variants[n].count() - before;
       if (handled !== ROUNDS * MESSAGES.length) throw new Error(`${n} handled ${handled} of ${ROUNDS * MESSAGES.length}`);
-      rates[n].push((handled * 1e9) / ns);
+      // CPU time of this process, not wall time: on a shared machine the wall clock also counts
+      // the time other processes had the core; the CPU time is this variant's own work.
+      rates[n].push((handled * 1e6) / (c.user + c.system));
     }
   }
   return rates;
@@ -101,6 +103,14 @@ function maskedFrame(text) {
 }
 const BATCH_BYTES = Buffer.concat(Array.from({ length: BATCH }, (_, i) => maskedFrame(chatMessage(i))));
 const DONE = maskedFrame('{"t":"done","d":null}');
+
+const CLK_TCK = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in 1/100 s
+/** user + system CPU time of a process so far, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
+function serverCpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
 
 function startServer(variant) {
   return new Promise((resolve, reject) => {
@@ -163,12 +173,14 @@ async function runEndToEnd(variant) {
   const { child, port } = await startServer(variant);
   try {
     const socks = await Promise.all(Array.from({ length: CONNS }, () => openRaw(port)));
+    const cpu0 = serverCpuTicks(child.pid);
     const t0 = process.hrtime.bigint();
     const counts = await Promise.all(socks.map(drive));
     const ns = Number(process.hrtime.bigint() - t0);
+    const cpuTicks = serverCpuTicks(child.pid) - cpu0;
     for (const c of counts) if (c !== PER_CONN) throw new Error(`${variant}: a connection counted ${c} of ${PER_CONN}`);
     for (const s of socks) s.destroy();
-    return (CONNS * PER_CONN * 1e9) / ns;
+    return { wall: (CONNS * PER_CONN * 1e9) / ns, cpu: (CONNS * PER_CONN * CLK_TCK) / cpuTicks };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -178,26 +190,36 @@ async function runEndToEnd(variant) {
 // ---- run ------------------------------------------------------------------------------------
 
 if (PROFILE !== undefined) {
-  console.log(`${PROFILE}: ${fmt(await runEndToEnd(PROFILE))} msg/s under --cpu-prof (bench/results/prof/)`);
+  console.log(`${PROFILE}: ${fmt((await runEndToEnd(PROFILE)).wall)} msg/s under --cpu-prof (bench/results/prof/)`);
   process.exit(0);
 }
 const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, pinned: PIN, loadavg: os.loadavg(), reps: REPS };
 console.log(`typed messages bench: ${meta.date}, Node ${meta.node}, ${meta.cpus} × ${meta.cpu}, load ${meta.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
-console.log(`in process: ${REPS} reps × ${ROUNDS * MESSAGES.length} messages of ${MESSAGES[0].length} B per variant`);
+console.log(`in process: ${REPS} reps × ${ROUNDS * MESSAGES.length} messages of ${MESSAGES[0].length} B per variant; messages per CPU-second of this process`);
 const inProc = measureInProcess();
-for (const [n, r] of Object.entries(inProc)) console.log(`  ${n.padEnd(14)} ${fmt(median(r)).padStart(12)} msg/s   (${r.map(fmt).join(', ')})`);
+for (const [n, r] of Object.entries(inProc)) console.log(`  ${n.padEnd(14)} ${fmt(median(r)).padStart(12)}   (${r.map(fmt).join(', ')})`);
 const ip = (n) => median(inProc[n]);
 console.log(`  typed/hand ${(ip('typed') / ip('hand')).toFixed(3)}   typed/ajv ${(ip('typed') / ip('ajv')).toFixed(3)}   typed/typebox-check ${(ip('typed') / ip('typebox-check')).toFixed(3)}`);
 
 const VARIANTS = ['wschan-typed', 'wschan-hand', 'wschan-ajv', 'ws-hand', 'ws-ajv'];
 console.log(`end to end: ${REPS} reps × ${CONNS} connections × ${PER_CONN} messages per variant${PIN ? ' (server on core 0, client on core 1)' : ''}`);
 const e2e = Object.fromEntries(VARIANTS.map((v) => [v, []]));
-for (let rep = 0; rep < REPS; rep++) for (const v of VARIANTS) e2e[v].push(await runEndToEnd(v));
-for (const [n, r] of Object.entries(e2e)) console.log(`  ${n.padEnd(14)} ${fmt(median(r)).padStart(12)} msg/s   (${r.map(fmt).join(', ')})`);
-const ee = (n) => median(e2e[n]);
-console.log(`  wschan-typed/wschan-hand ${(ee('wschan-typed') / ee('wschan-hand')).toFixed(3)}   wschan-typed/wschan-ajv ${(ee('wschan-typed') / ee('wschan-ajv')).toFixed(3)}   wschan-typed/ws-hand ${(ee('wschan-typed') / ee('ws-hand')).toFixed(3)}   wschan-hand/ws-hand ${(ee('wschan-hand') / ee('ws-hand')).toFixed(3)}`);
+const e2eCpu = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+for (let rep = 0; rep < REPS; rep++) {
+  for (const v of VARIANTS) {
+    const r = await runEndToEnd(v);
+    e2e[v].push(r.wall);
+    e2eCpu[v].push(r.cpu);
+  }
+}
+for (const [label, table] of [['msg/s (wall clock)', e2e], ['msg per server CPU-second', e2eCpu]]) {
+  console.log(` ${label}:`);
+  for (const [n, r] of Object.entries(table)) console.log(`  ${n.padEnd(14)} ${fmt(median(r)).padStart(12)}   (${r.map(fmt).join(', ')})`);
+  const ee = (n) => median(table[n]);
+  console.log(`  wschan-typed/wschan-hand ${(ee('wschan-typed') / ee('wschan-hand')).toFixed(3)}   wschan-typed/wschan-ajv ${(ee('wschan-typed') / ee('wschan-ajv')).toFixed(3)}   wschan-typed/ws-hand ${(ee('wschan-typed') / ee('ws-hand')).toFixed(3)}   wschan-hand/ws-hand ${(ee('wschan-hand') / ee('ws-hand')).toFixed(3)}`);
+}
 
 mkdirSync(path.join(BENCH, 'results'), { recursive: true });
 const file = path.join(BENCH, 'results', `typed-${meta.date.replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify({ meta, inProcess: inProc, endToEnd: e2e }, null, 2));
+writeFileSync(file, JSON.stringify({ meta, inProcessPerCpuSecond: inProc, endToEnd: e2e, endToEndPerServerCpuSecond: e2eCpu }, null, 2));
 console.log(`results: bench/results/${path.basename(file)}`);
