@@ -53,6 +53,14 @@ export const ErrorCode = {
   StreamReset: 'WS_ERR_H2_STREAM_RESET',
   /** The HTTP/2 session ended under the WebSocket (GOAWAY with an error, or its connection died). */
   SessionClosed: 'WS_ERR_H2_SESSION_CLOSED',
+  // Typed messages (src/typed/)
+  NotJson: 'WS_ERR_NOT_JSON',
+  UnknownKind: 'WS_ERR_UNKNOWN_KIND',
+  InvalidMessage: 'WS_ERR_INVALID_MESSAGE',
+  UnexpectedBinary: 'WS_ERR_UNEXPECTED_BINARY',
+  RequestTimeout: 'WS_ERR_REQUEST_TIMEOUT',
+  TooManyRequests: 'WS_ERR_TOO_MANY_REQUESTS',
+  RequestFailed: 'WS_ERR_REQUEST_FAILED',
   // API misuse
   InvalidArgument: 'WS_ERR_INVALID_ARGUMENT',
   InvalidOptions: 'WS_ERR_INVALID_OPTIONS',
