@@ -1151,7 +1151,13 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       } finally {
         this.#reading = false;
       }
-      if (!this.#inputDone && (this.#inbox === undefined || !this.#inbox.full)) this.#resumeReading();
+      if (this.#inputDone) {
+        // Failed (1007, 1009): read on, so the peer's FIN is seen and the socket can close (what
+        // arrives now is discarded by #onData).
+        if (this.#state !== 'closed') this.#socket.resume();
+      } else if (this.#inbox === undefined || !this.#inbox.full) {
+        this.#resumeReading();
+      }
       if (this.#flushScheduled) this.#flush();
     });
   }
