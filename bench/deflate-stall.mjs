@@ -3,7 +3,7 @@
 // against ws, in one run, repetitions interleaved. See bench/README.md ("deflate-stall").
 //
 //   node bench/deflate-stall.mjs [--before <dist dir of another wschan build>] [--reps 3]
-//        [--big 3] [--small-conns 50]
+//        [--big 3] [--big-mib 16] [--small-conns 50]
 //
 // Per run: a fresh server process (pinned to core 0 when taskset works) that measures its own
 // event-loop delay with perf_hooks.monitorEventLoopDelay (bench/peers/stall-server.mjs). The
@@ -31,7 +31,7 @@ const reps = Number(opt('reps', '3'));
 const bigCount = Number(opt('big', '3'));
 const smallConns = Number(opt('small-conns', '50'));
 const before = opt('before', undefined);
-const BIG = 16 * 1024 * 1024;
+const BIG = Number(opt('big-mib', '16')) * 1024 * 1024;
 const RUN_LIMIT_MS = 60_000;
 
 const servers = [['wschan', 'wschan', join(root, 'dist')]];
@@ -144,7 +144,7 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 };
-console.log(`\nnode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × 16 MiB + ${smallConns} small clients per run\n`);
+console.log(`\nnode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
 console.log('| server | loop delay p99 (ms) | loop delay max (ms) | small echoes/s | small RTT p99 (ms) | big echoes / time (s) |');
 console.log('|---|---|---|---|---|---|');
 const rows = {};
