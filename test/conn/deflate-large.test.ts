@@ -148,6 +148,30 @@ describe('large compressed messages run in slices, off the event loop turn that 
     await conn.closed;
   });
 
+  it('terminating a connection while a large frame is inflated ends the inflate and delivers nothing', async () => {
+    let delivered = 0;
+    let jobsSeen = -1;
+    const s = await startServer({ deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 }, (srv) => {
+      srv.handleFrame((c, f) => {
+        if (!f.rsv1 || f.payload.length < 1000) return;
+        // The frame is handed to the codec after this hook; two turns later its job is in progress.
+        setImmediate(() =>
+          setImmediate(() => {
+            jobsSeen = pendingCodecJobs();
+            c.terminate();
+          }),
+        );
+      });
+      srv.handleData(() => void delivered++);
+    });
+    const a = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
+    a.ws.send(bigText(16 * 1024 * 1024, 11));
+    await withTimeout(a.closed, 10_000, 'the connection to end');
+    expect(jobsSeen).toBeGreaterThan(0);
+    await waitUntil(() => pendingCodecJobs() === 0, 5000, 'the inflate job to end');
+    expect(delivered).toBe(0);
+  });
+
   it("mode 'shared': a large message gets a compressor of its own while small ones keep using the shared one", async () => {
     const s = await echoServer({ threshold: 0, mode: 'shared' });
     const conns = await Promise.all([0, 1].map(() => connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 })));
