@@ -40,7 +40,7 @@ process.on('message', (m) => {
     h.reset();
     process.send('reset');
   } else if (m === 'report') {
-    process.send({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max), mean: ms(h.mean), samples: h.count });
+    process.send({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), samples: h.count });
   }
 });
 h.enable();
