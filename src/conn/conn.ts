@@ -5,9 +5,11 @@ import { encodeClosePayload, parseClosePayload } from '../protocol/close.js';
 import { DEFAULT_MAX_FRAGMENTS, FrameParser, ParseStatus, type Frame } from '../protocol/frame-parser.js';
 import { frameHeaderSize, writeFrame, writeFrameHeader } from '../protocol/frame-encoder.js';
 import { MessageAssembler, type Inflater } from '../protocol/message-assembler.js';
+import type { CodecJob } from '../protocol/deflate-codec.js';
 import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { Channel } from './channel.js';
+import { runCodecJob } from './codec-scheduler.js';
 import { Deadlines, type DeadlineNode } from './deadlines.js';
 import { connCloseChannel, connOpenChannel } from './diagnostics.js';
 import { reportError } from './report.js';
@@ -124,6 +126,10 @@ export const defaultConnOptions: ConnOptions = {
 /** A negotiated permessage-deflate codec, as the connection uses it. */
 export interface DeflateCodec extends Inflater {
   compress(data: Uint8Array): Buffer;
+  /** The payload at once (small messages), or a job that runs over later turns (large ones). */
+  startCompress(data: Uint8Array): Buffer | CodecJob<Buffer | WebSocketError>;
+  /** `decompress`, or a job for a frame whose output is large. */
+  startInflate(data: Uint8Array, fin: boolean, maxBytes: number): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError>;
   close(): void;
 }
 
@@ -313,6 +319,13 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   readonly #maskKeys: MaskKeySource | undefined;
   readonly #topicHost: TopicHost | undefined;
   #closed: Promise<CloseInfo> | undefined;
+  // Large compressed messages (src/conn/codec-scheduler.ts): at most one per direction at a time.
+  /** The message the writer took from the outbox and is compressing; nothing after it is written until it is. */
+  #deflateJob: CodecJob<Buffer | WebSocketError> | undefined;
+  /** The frame being inflated; reading is paused until it is, so messages stay in order. */
+  #inflateJob: CodecJob<Buffer | ProtocolError> | undefined;
+  #inflateFin = false;
+  #inflateOpcode = 0;
   #resolveClosed: ((info: CloseInfo) => void) | undefined;
   #closeInfo: CloseInfo | undefined;
 
@@ -873,7 +886,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     const qFlags = this.#qFlags;
     const qLen = this.#qLen;
     const head = this.#qHead;
-    const end = this.#qTail;
+    // While a large message is being compressed, only control frames may pass it.
+    let end = this.#deflateJob === undefined ? this.#qTail : head;
+    /** Entries the writer takes from the outbox this turn: the batch, and a message it starts compressing. */
+    let taken = end;
 
     // The usual turn of a request/response exchange: one small uncompressed message from the
     // server and nothing else to send. Encoded straight into its frame, without the passes below.
@@ -908,7 +924,14 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       }
       if (deflate !== undefined && len >= deflate.threshold && len > 0) {
         const src = qData[i]!;
-        const out = deflate.codec.compress(typeof src === 'string' ? Buffer.from(src) : src);
+        const out = deflate.codec.startCompress(typeof src === 'string' ? Buffer.from(src) : src);
+        if (!(out instanceof Buffer)) {
+          // A large message: compressed over later turns; this batch ends before it.
+          this.#startDeflate(out as CodecJob<Buffer | WebSocketError>, flags & F_OPCODE);
+          end = i;
+          taken = i + 1;
+          break;
+        }
         qData[i] = out;
         qFlags[i] = flags | F_RSV1;
         qLen[i] = len = out.length;
@@ -919,9 +942,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       if (len < LARGE || masked) size += len;
       else refs++;
     }
-    const closeFrame = this.#closeFrame !== undefined && !this.#closeSent ? this.#closeFrame : undefined;
+    const closeFrame = this.#closeFrame !== undefined && !this.#closeSent && this.#deflateJob === undefined ? this.#closeFrame : undefined;
     if (closeFrame !== undefined) size += frameHeaderSize(closeFrame.length, masked) + closeFrame.length;
-    if (size === 0 && refs === 0) return;
+    if (size === 0 && refs === 0) {
+      if (taken > head) this.#takeOutbox(head, end, taken);
+      return;
+    }
 
     const keys = this.#maskKeys;
     const slab = Buffer.allocUnsafe(size);
@@ -967,7 +993,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       off = writeFrame(slab, off, Opcode.Close, true, false, closeFrame, keys?.next());
       this.#closeSent = true;
     }
-    this.#emptyOutbox(head, end);
+    if (taken < this.#qTail || end < taken) this.#takeOutbox(head, end, taken);
+    else this.#emptyOutbox(head, end);
     if (chunks !== undefined && off > segStart) chunks.push(slab.subarray(segStart, off));
     this.#send(slab, chunks, size);
   }
@@ -993,6 +1020,50 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#qHead = 0;
     this.#qTail = 0;
     this.#qBytes = 0;
+  }
+
+  /**
+   * The batch owns [head, end), and a deflate job started at `end` owns that entry too (then
+   * `taken` is end + 1); the entries after it stay queued, in order, for the turn after the job.
+   */
+  #takeOutbox(head: number, end: number, taken: number): void {
+    this.delivered += end - head;
+    const qData = this.#qData;
+    for (let i = head; i < taken; i++) qData[i] = undefined;
+    this.#qHead = taken;
+    if (taken >= this.#qTail) {
+      this.#emptyOutbox(taken, taken);
+      return;
+    }
+    let bytes = 0;
+    for (let i = taken; i < this.#qTail; i++) bytes += this.#qLen[i]!;
+    this.#qBytes = bytes;
+  }
+
+  /** Compress a large message over later turns of the event loop; the writer resumes with its frame. */
+  #startDeflate(job: CodecJob<Buffer | WebSocketError>, opcode: number): void {
+    this.#deflateJob = job;
+    runCodecJob(job, (out) => {
+      if (this.#deflateJob !== job) return; // the connection closed meanwhile (counted unsent there)
+      this.#deflateJob = undefined;
+      if (out instanceof WebSocketError) {
+        this.#unsent++;
+        this.#failWith(out, CloseCode.InternalError, 'internal error', true);
+        return;
+      }
+      if (this.#ended || this.#state === 'closed') {
+        this.#unsent++;
+        return;
+      }
+      // RFC 7692 §6.1: one frame with RSV1 set, its payload the compressed message.
+      const key = this.#maskKeys?.next();
+      const header = Buffer.allocUnsafe(frameHeaderSize(out.length, key !== undefined));
+      writeFrameHeader(header, 0, opcode, true, true, out.length, key);
+      if (key !== undefined) applyMask(out, key, 0, out.length, 0); // the buffer is ours, fresh from zlib
+      this.delivered++;
+      this.#send(header, [header, out], header.length + out.length);
+      if (!this.#draining) this.#flush();
+    });
   }
 
   /** The end of the writer's turn: hand the batch to the socket, then see to backpressure and closing. */
@@ -1079,7 +1150,17 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
           continue;
         }
         const assembler = (this.#assembler ??= new MessageAssembler({ maxMessageSize: this.#opts.maxMessageSize, inflater: this.#deflate?.codec }));
-        const message = assembler.push(p.payload, p.fin, p.messageOpcode === Opcode.Text, p.compressed);
+        let message: Buffer | undefined | null;
+        if (p.compressed && this.#deflate !== undefined) {
+          const out = this.#deflate.codec.startInflate(p.payload, p.fin, this.#opts.maxMessageSize);
+          if (!(out instanceof Buffer) && !(out instanceof ProtocolError)) {
+            this.#startInflate(out as CodecJob<Buffer | ProtocolError>, p.fin, p.messageOpcode);
+            return;
+          }
+          message = assembler.pushInflated(out, p.fin, p.messageOpcode === Opcode.Text);
+        } else {
+          message = assembler.push(p.payload, p.fin, p.messageOpcode === Opcode.Text, p.compressed);
+        }
         if (message === undefined) continue;
         if (message === null) {
           this.#fail(assembler.error!);
@@ -1095,6 +1176,41 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
         return;
       }
     }
+  }
+
+  /**
+   * Inflate a large frame over later turns of the event loop. Reading stops meanwhile (the
+   * socket is paused, TCP pushes back), so the frames behind it wait and order holds.
+   */
+  #startInflate(job: CodecJob<Buffer | ProtocolError>, fin: boolean, opcode: number): void {
+    this.#inflateJob = job;
+    this.#inflateFin = fin;
+    this.#inflateOpcode = opcode;
+    if (!this.#readPaused) {
+      this.#readPaused = true;
+      this.#socket.pause();
+    }
+    runCodecJob(job, (out) => {
+      if (this.#inflateJob !== job) return; // the connection closed meanwhile
+      this.#inflateJob = undefined;
+      if (this.#inputDone) return;
+      const message = this.#assembler!.pushInflated(out, this.#inflateFin, this.#inflateOpcode === Opcode.Text);
+      this.#reading = true;
+      try {
+        if (message === null) this.#fail(this.#assembler!.error!);
+        else if (message !== undefined) this.#deliver(message, this.#inflateOpcode === Opcode.Binary);
+      } finally {
+        this.#reading = false;
+      }
+      if (this.#inputDone) {
+        // Failed (1007, 1009): read on, so the peer's FIN is seen and the socket can close (what
+        // arrives now is discarded by #onData).
+        if (this.#state !== 'closed') this.#socket.resume();
+      } else if (this.#inbox === undefined || !this.#inbox.full) {
+        this.#resumeReading();
+      }
+      if (this.#flushScheduled) this.#flush();
+    });
   }
 
   /** Call a frame-level handler; one that throws fails the connection with 1011. */
@@ -1165,7 +1281,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   #resumeReading(): void {
-    if (!this.#readPaused || this.#state === 'closed' || this.#inbox?.full === true || this.#overBudget()) return;
+    if (!this.#readPaused || this.#state === 'closed' || this.#inflateJob !== undefined || this.#inbox?.full === true || this.#overBudget()) return;
     this.#readPaused = false;
     this.#parse(); // frames already buffered in the parser first
     if (!this.#readPaused && this.#overBudget()) this.#pauseReading();
@@ -1424,6 +1540,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #discardOutbox(): void {
     const n = this.#qTail - this.#qHead;
     this.#unsent += n;
+    if (this.#deflateJob !== undefined) {
+      // The message being compressed goes too: end its work.
+      this.#deflateJob.cancel();
+      this.#deflateJob = undefined;
+      this.#unsent++;
+    }
     this.#qData = NO_DATA;
     this.#qFlags = NO_NUMBERS;
     this.#qLen = NO_NUMBERS;
@@ -1460,8 +1582,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       const err = this.#closedError();
       for (const w of waiters) w.reject(err);
     }
-    const unsent = this.#unsent + waiters.length + (this.#qTail - this.#qHead);
+    const unsent = this.#unsent + waiters.length + (this.#qTail - this.#qHead) + (this.#deflateJob !== undefined ? 1 : 0);
     this.#discardOutbox();
+    this.#inflateJob?.cancel();
+    this.#inflateJob = undefined;
     this.#inbox?.close();
     this.#deflate?.codec.close();
     const received = this.#closeReceived;

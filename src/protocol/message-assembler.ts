@@ -66,17 +66,32 @@ export class MessageAssembler {
         return this.#fail(new ProtocolError(ErrorCode.UnexpectedRsv, 'compressed message without a negotiated extension', CloseCode.ProtocolError));
       }
       // The codec counts the whole message against the limit itself, across fragments.
-      const out = this.#inflater.decompress(payload, fin, this.#max);
-      if (out instanceof ProtocolError) return this.#fail(out);
-      if (isText) {
-        if (!this.#parts.started) this.#utf8.reset();
-        if (!this.#utf8.push(out) || (fin && this.#utf8.incomplete)) {
-          return this.#fail(new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData));
-        }
-      }
-      payload = out;
+      return this.pushInflated(this.#inflater.decompress(payload, fin, this.#max), fin, isText);
     }
+    return this.#append(payload, fin);
+  }
+
+  /**
+   * The rest of `push` for a compressed frame whose payload the caller inflated (a large one is
+   * inflated over several turns of the event loop, src/conn/codec-scheduler.ts): checks the
+   * UTF-8 of text and joins it like any other frame; a ProtocolError fails the message.
+   */
+  pushInflated(out: Buffer | ProtocolError, fin: boolean, isText: boolean): Buffer | undefined | null {
+    if (out instanceof ProtocolError) return this.#fail(out);
+    if (isText) {
+      if (!this.#parts.started) this.#utf8.reset();
+      if (!this.#utf8.push(out) || (fin && this.#utf8.incomplete)) {
+        return this.#fail(new ProtocolError(ErrorCode.InvalidUtf8, 'text message is not valid UTF-8', CloseCode.InvalidPayloadData));
+      }
+    }
+    return this.#append(out, fin);
+  }
+
+  /** Join a frame's (inflated) payload to the message; the whole message once `fin`. */
+  #append(payload: Buffer, fin: boolean): Buffer | undefined | null {
     if (fin && !this.#parts.started) return payload;
+    // An empty piece marks the message as started too (a compressed text message resets its
+    // validator once, on its first frame).
     const size = this.#parts.size + payload.length;
     if (!this.#parts.push(payload, 0, payload.length)) return this.#outOfMemory(size);
     if (!fin) return undefined;

@@ -1,0 +1,163 @@
+// Event-loop delay of an echo server with permessage-deflate under a mix of small messages and
+// 16 MiB compressible ones: wschan (this build, and optionally another build for "before")
+// against ws, in one run, repetitions interleaved. See bench/README.md ("deflate-stall").
+//
+//   node bench/deflate-stall.mjs [--before <dist dir of another wschan build>] [--reps 3]
+//        [--big 3] [--big-mib 16] [--small-conns 50]
+//
+// Per run: a fresh server process (pinned to core 0 when taskset works) that measures its own
+// event-loop delay with perf_hooks.monitorEventLoopDelay (bench/peers/stall-server.mjs). The
+// load runs here (core 1), on ws clients (their zlib work is on this process's thread pool):
+// `--small-conns` clients each keep one 200-byte JSON text message in flight (below both
+// servers' 1 KiB threshold: the traffic of a chat), and one client sends `--big` compressible
+// 16 MiB binary messages one after another, each awaiting its echo. The histogram covers the
+// time from the first big message to the last echo. Bounded: 60 s per run at most.
+
+import { fork, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const reps = Number(opt('reps', '3'));
+const bigCount = Number(opt('big', '3'));
+const smallConns = Number(opt('small-conns', '50'));
+const before = opt('before', undefined);
+const BIG = Number(opt('big-mib', '16')) * 1024 * 1024;
+const RUN_LIMIT_MS = 60_000;
+
+const servers = [['wschan', 'wschan', join(root, 'dist')]];
+if (before !== undefined) servers.push(['wschan-before', 'wschan', before]);
+servers.push(['ws', 'ws', undefined]);
+
+const taskset = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+if (taskset) spawnSync('taskset', ['-pc', '1', String(process.pid)]);
+
+/** Compressible bytes (JSON-like words from a seeded generator): zlib level 1 takes them to ~1/5. */
+function compressible(n, seed) {
+  const words = ['{"id":', '"user":"ada"', '"text":"hello there"', ',', '}', '\n', 'websocket ', 'deflate ', String(seed)];
+  const out = Buffer.allocUnsafe(n);
+  let x = seed * 2654435761 + 1;
+  let off = 0;
+  while (off < n) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    off += out.write(words[x % words.length], off);
+  }
+  return out;
+}
+
+const small = JSON.stringify({ type: 'chat', room: 'lobby', user: 'ada', text: 'hello '.repeat(26) }).slice(0, 200);
+
+function startServer(kind, dist) {
+  const argv = kind === 'wschan' ? ['wschan', dist] : ['ws'];
+  const child = fork(join(here, 'peers/stall-server.mjs'), argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (taskset) spawnSync('taskset', ['-pc', '0', String(child.pid)]);
+  return child;
+}
+
+const ask = (child, msg) => {
+  const p = once(child, 'message');
+  child.send(msg);
+  return p.then(([m]) => m);
+};
+
+async function openClient(url) {
+  const ws = new WebSocket(url, { perMessageDeflate: true, maxPayload: 64 * 1024 * 1024 });
+  ws.on('error', () => {});
+  await once(ws, 'open');
+  return ws;
+}
+
+async function runOnce(name, kind, dist, bigs) {
+  const child = startServer(kind, dist);
+  const [{ port }] = await once(child, 'message');
+  const url = `ws://127.0.0.1:${port}`;
+  const smalls = await Promise.all(Array.from({ length: smallConns }, () => openClient(url)));
+  const big = await openClient(url);
+  let running = true;
+  let smallEchoes = 0;
+  const lat = [];
+  for (const ws of smalls) {
+    let sent = 0;
+    ws.on('message', () => {
+      smallEchoes++;
+      lat.push(performance.now() - sent);
+      if (running) {
+        sent = performance.now();
+        ws.send(small);
+      }
+    });
+    sent = performance.now();
+    ws.send(small);
+  }
+  await new Promise((r) => setTimeout(r, 500)); // the small traffic settles
+  await ask(child, 'reset');
+  smallEchoes = 0;
+  lat.length = 0;
+  const t0 = performance.now();
+  const deadline = t0 + RUN_LIMIT_MS;
+  let okBig = 0;
+  for (const payload of bigs) {
+    if (performance.now() > deadline) break;
+    const echoed = once(big, 'message');
+    big.send(payload, { binary: true });
+    const [data] = await Promise.race([echoed, new Promise((r) => setTimeout(() => r([undefined]), deadline - performance.now()))]);
+    if (data !== undefined && Buffer.from(data).equals(payload)) okBig++;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const loop = await ask(child, 'report');
+  running = false;
+  lat.sort((a, b) => a - b);
+  for (const ws of [...smalls, big]) ws.terminate();
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+  return {
+    name,
+    loop,
+    seconds: Math.round(seconds * 100) / 100,
+    bigEchoed: okBig,
+    smallPerSec: Math.round(smallEchoes / seconds),
+    smallP99: Math.round((lat[Math.floor(lat.length * 0.99)] ?? NaN) * 10) / 10,
+  };
+}
+
+const bigs = Array.from({ length: bigCount }, (_, i) => compressible(BIG, i + 1));
+const all = [];
+const load = os.loadavg()[0];
+for (let r = 0; r < reps; r++) {
+  for (const [name, kind, dist] of servers) {
+    const res = await runOnce(name, kind, dist, bigs);
+    all.push(res);
+    console.log(JSON.stringify(res));
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+console.log(`\nnode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
+console.log('| server | loop delay p99 (ms) | p99.9 (ms) | max (ms) | small echoes/s | small RTT p99 (ms) | big echoes / time (s) |');
+console.log('|---|---|---|---|---|---|---|');
+const rows = {};
+for (const [name] of servers) {
+  const rs = all.filter((x) => x.name === name);
+  rows[name] = { p99: median(rs.map((x) => x.loop.p99)), max: median(rs.map((x) => x.loop.max)), sps: median(rs.map((x) => x.smallPerSec)) };
+  const range = (f) => `${Math.min(...rs.map(f))}–${Math.max(...rs.map(f))}`;
+  console.log(
+    `| ${name} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
+  );
+}
+if (rows.ws) {
+  for (const name of Object.keys(rows).filter((n) => n !== 'ws')) {
+    console.log(`${name}/ws: loop p99 ${(rows[name].p99 / rows.ws.p99).toFixed(2)}×, loop max ${(rows[name].max / rows.ws.max).toFixed(2)}×, small echoes/s ${(rows[name].sps / rows.ws.sps).toFixed(2)}×`);
+  }
+}
