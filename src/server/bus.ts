@@ -26,3 +26,4 @@ export interface BusAttachment {
   /** Stop telling the bus anything (idempotent). */
   detach(): void;
 }
+

@@ -31,6 +31,7 @@ import { addHttp2Route, isHttp2Server, refuseStream, removeHttp2Route, respondAc
 import { transportOf } from '../conn/transport.js';
 import { validateConnectRequest } from '../protocol/extended-connect.js';
 import type { BusAttachment, TopicBus } from './bus.js';
+import { reusePortMissing } from './reuse-port.js';
 import {
   ServerOptionsSchema,
   connOptionsFrom,
@@ -66,6 +67,12 @@ export type UpgradeDecision<D> = UpgradeAccept<D> | UpgradeRefuse;
 export interface ListenOptions {
   port?: number;
   host?: string;
+  /**
+   * Let several listeners (threads) bind the same port, the kernel spreading connections among
+   * them (SO_REUSEPORT; Linux, Node >= 22.12 / 23.1). Where Node lacks it, listen() fails with
+   * `WS_ERR_UNSUPPORTED` rather than bind alone.
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -411,8 +418,13 @@ export class Server<D = undefined> {
     try {
       await new Promise<void>((resolve, reject) => {
         net.once('error', reject);
-        const opts: { port: number; host?: string } = { port: options.port ?? 0 };
+        const opts: { port: number; host?: string; reusePort?: boolean } = { port: options.port ?? 0 };
         if (options.host !== undefined) opts.host = options.host;
+        if (options.reusePort === true) {
+          const missing = reusePortMissing();
+          if (missing !== undefined) throw new WebSocketError(ErrorCode.Unsupported, `listen({ reusePort: true }) needs ${missing}`);
+          opts.reusePort = true;
+        }
         net.listen(opts, () => {
           net.off('error', reject);
           // From now on an 'error' is a failed accept (EMFILE, ENFILE…): the server keeps
