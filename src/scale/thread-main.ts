@@ -3,6 +3,7 @@
  * the options the main thread passed, its bus to the other threads attached, the application's
  * setup function run on it, then a listener on the shared port (SO_REUSEPORT).
  */
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { Server } from '../server/server.js';
 import type { TopicBus } from '../server/bus.js';
@@ -29,6 +30,8 @@ const bus: TopicBus = {
 for (const l of wd.links) node.addPeer(l.peer, l.port);
 server.attachBus(bus);
 
+/** The listener the setup function returned, if it did. */
+let listener: NetServer | undefined;
 let nextAsk = 0;
 const asks = new Map<number, (n: number) => void>();
 const post = (msg: FromThread): void => port.postMessage(msg);
@@ -71,7 +74,13 @@ port.on('message', (msg: ToThread) => {
       asks.delete(msg.id);
       break;
     case 'close':
-      void server.close().then(() => {
+      void server.close().then(async () => {
+        if (listener !== undefined) {
+          const l = listener;
+          const closed = new Promise<void>((resolve) => l.close(() => resolve()));
+          (l as { closeAllConnections?: () => void }).closeAllConnections?.();
+          await closed;
+        }
         node.close();
         // The application's timers must not keep a closed thread alive.
         process.exit(0);
@@ -85,6 +94,28 @@ const setup = typeof mod.default === 'function' ? mod.default : mod.setup;
 if (typeof setup !== 'function') {
   throw new WebSocketError(ErrorCode.InvalidArgument, `${wd.app} must export a setup function (export default function (server, thread) { ... })`);
 }
-await (setup as (s: Server<unknown>, t: ThreadContext) => unknown)(server, context);
-const addr = await server.listen({ port: wd.port, host: wd.host, reusePort: wd.reusePort });
+const own = await (setup as (s: Server<unknown>, t: ThreadContext) => unknown)(server, context);
+let addr: AddressInfo;
+if (isNetServer(own)) {
+  // The setup function made its own listener (a node:http server serving pages, with the Server
+  // attached to it): the thread listens with that one.
+  listener = own;
+  await new Promise<void>((resolve, reject) => {
+    own.once('error', reject);
+    // reusePort: checked by serveThreads (Node >= 22.12); @types/node 20 does not know it yet.
+    const opts: { port: number; host?: string; reusePort?: boolean } = { port: wd.port, reusePort: wd.reusePort };
+    if (wd.host !== undefined) opts.host = wd.host;
+    own.listen(opts, () => {
+      own.off('error', reject);
+      resolve();
+    });
+  });
+  addr = own.address() as AddressInfo;
+} else {
+  addr = await server.listen({ port: wd.port, host: wd.host, reusePort: wd.reusePort });
+}
 post({ k: 'listening', port: addr.port, address: addr.address });
+
+function isNetServer(x: unknown): x is NetServer {
+  return x instanceof NetServer;
+}
