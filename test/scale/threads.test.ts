@@ -9,7 +9,7 @@
  * CI runs this file under Node 20, 22 and 24.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, reusePortMissing, serveThreads, type Conn, type Message, type ThreadedServer, type ThreadExit } from './threads-lib.js';
+import { connect, reusePortMissing, serveThreads, type Conn, type Message, type ThreadedServer, type ThreadExit, type TopicBus } from './threads-lib.js';
 import { waitUntil, withTimeout } from '../helpers/net.js';
 
 const APP = new URL('./fixtures/app.mjs', import.meta.url);
@@ -281,4 +281,44 @@ describe('threads', () => {
       await Promise.all(clients.map((c) => c.conn.close()));
     });
   }
+});
+
+describe('a bus attached to the threaded server in the main thread (a Redis adapter run once)', () => {
+  const threads = MISSING === undefined ? 2 : 1;
+  it(`hears the topics of every thread and every publish once, and what it delivers reaches every thread (${threads} thread${threads === 1 ? ', as this Node lacks SO_REUSEPORT' : 's'})`, async () => {
+    if (threads === 1) console.warn(`threads.test.ts: the main-thread bus test runs on 1 thread here (needs ${MISSING} for 2)`);
+    const s = await start({ threads });
+    const events: string[] = [];
+    const bus: TopicBus = {
+      topicAdded: (t) => void events.push(`+${t}`),
+      topicRemoved: (t) => void events.push(`-${t}`),
+      forward: (t, data, isBinary) => void events.push(`fwd ${t ?? '*'} ${Buffer.from(data).toString()}${isBinary ? ' bin' : ''}`),
+    };
+    const att = s.attachBus(bus);
+    const clients = threads === 2 ? await clientsOnEveryThread(s) : [await client(s.port)];
+    for (const c of clients) {
+      await c.conn.write('sub:room');
+      expect(await c.next()).toBe('subscribed:room');
+    }
+    await interestKnown(s, 1, clients.map((c) => c.thread));
+    await waitUntil(() => events.includes('+room'), 5000, 'the topic reaching the main-thread bus');
+    // Once for the whole server, however many threads subscribe.
+    expect(events.filter((e) => e === '+room')).toEqual(['+room']);
+    // A publish on a thread reaches the other threads (thread bus) and the main-thread bus, once.
+    await clients[0]!.conn.write('pub:room:1:p');
+    for (const c of clients) expect(await c.next()).toMatch(/^(p:0|published:1)$/);
+    await waitUntil(() => events.includes('fwd room p:0'), 5000, 'the publish reaching the main-thread bus');
+    expect(events.filter((e) => e.startsWith('fwd'))).toEqual(['fwd room p:0']);
+    // What the bus brings in goes to every thread, and not back to it.
+    expect(s.deliver('room', 'from-redis', undefined, bus)).toEqual({ threads, dropped: 0 });
+    for (const c of clients) {
+      let m = await c.next();
+      while (m.startsWith('p:') || m.startsWith('published:')) m = await c.next();
+      expect(m).toBe('from-redis');
+    }
+    expect(events.filter((e) => e.startsWith('fwd'))).toEqual(['fwd room p:0']);
+    await Promise.all(clients.map((c) => c.conn.close()));
+    await waitUntil(() => events.includes('-room'), 5000, 'the last unsubscribe reaching the main-thread bus');
+    att.detach();
+  });
 });
