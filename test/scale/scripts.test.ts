@@ -142,3 +142,38 @@ describe('examples/broadcast on threads', () => {
     }
   });
 });
+
+describe('examples/threads (the README\'s Threads section)', () => {
+  it('is the code the README shows', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const f of ['app.ts', 'main.ts']) {
+      const code = readFileSync(new URL(`../../examples/threads/${f}`, import.meta.url), 'utf8').replaceAll("'../../src/index.js'", "'wschan'");
+      expect(readme, `README.md shows examples/threads/${f}`).toContain('```ts\n' + code.trimEnd() + '\n```');
+    }
+  });
+
+  const threads = MISSING === undefined ? 2 : 1;
+  it(`runs: welcome, a message published to every subscriber, and a clean stop on SIGTERM (${threads} thread${threads === 1 ? ': this Node lacks SO_REUSEPORT' : 's'})`, async () => {
+    const { out, child } = await runScript('examples/threads/main.js', [], { env: { PORT: '0', THREADS: String(threads) }, until: (o) => / \d+\n$/.test(o) });
+    const m = new RegExp(`^listening on ws://127\\.0\\.0\\.1:(\\d+) on ${threads} threads\\n`).exec(out);
+    expect(m, out).not.toBeNull();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const c = await connect(`ws://127.0.0.1:${m![1]}`);
+      const got: string[] = [];
+      for await (const msg of c) {
+        got.push(msg.data.toString());
+        if (got.length === 1) await c.write('hi all');
+        if (got.length === 2) break;
+      }
+      expect(got[0]).toMatch(new RegExp(`^welcome: thread \\d of ${threads} serves you$`));
+      expect(got[1]).toBe('hi all');
+      child.kill('SIGTERM');
+      expect((await c.closed).code).toBe(1001);
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
