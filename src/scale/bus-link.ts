@@ -108,9 +108,12 @@ export class BusLink {
     return true;
   }
 
-  /** Bytes waiting for the next batch. */
+  /** Bytes and messages waiting for the next batch. */
   get pendingBytes(): number {
     return this.#writer.byteLength;
+  }
+  get pendingCount(): number {
+    return this.#writer.count;
   }
 
   /** Send the waiting batch and the acknowledgements owed to the peer. */

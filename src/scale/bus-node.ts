@@ -110,8 +110,9 @@ export class BusNode {
       if (!link.wants(topic)) continue;
       if (link.enqueue(topic, data, isBinary, key)) {
         peers++;
-        // A large batch leaves at once: the peer starts on it while we go on.
-        if (link.pendingBytes >= FLUSH_BYTES) link.flush();
+        // A full batch leaves at once: the peer thread starts its fan-out while this one goes on
+        // with the rest of the turn (a burst of broadcasts in one handleData), in parallel.
+        if (link.pendingBytes >= FLUSH_BYTES || link.pendingCount >= FLUSH_COUNT) link.flush();
       } else dropped++;
     }
     return { peers, dropped };
@@ -171,5 +172,10 @@ export class BusNode {
   };
 }
 
-/** A batch this large is sent without waiting for the end of the turn. */
-const FLUSH_BYTES = 256 * 1024;
+/**
+ * A batch this large is sent without waiting for the end of the turn. 64 messages: one
+ * postMessage (a few µs) spread over 64 messages costs under 0.1 µs each, and the peer starts
+ * early (bench/RESULTS.md, issue 12).
+ */
+const FLUSH_BYTES = 64 * 1024;
+const FLUSH_COUNT = 64;

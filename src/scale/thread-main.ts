@@ -52,7 +52,8 @@ const context: ThreadContext = {
 
 function stats(): ThreadStats {
   const s = server.stats;
-  return { index: wd.index, threadId, connections: server.clientCount, published: s.published, delivered: s.delivered, dropped: s.dropped, bus: node.stats() };
+  const cpu = (process as { threadCpuUsage?: () => { user: number; system: number } }).threadCpuUsage?.();
+  return { index: wd.index, threadId, connections: server.clientCount, published: s.published, delivered: s.delivered, dropped: s.dropped, cpu, bus: node.stats() };
 }
 
 port.on('message', (msg: ToThread) => {

@@ -33,6 +33,8 @@ export interface ThreadStats {
   delivered: number;
   /** Data messages dropped by the connections' overflow policies. */
   dropped: number;
+  /** CPU time of this thread in µs (`process.threadCpuUsage()`; undefined on a Node without it, before 22.19 / 23.9). */
+  cpu: { user: number; system: number } | undefined;
   /** The bus at this thread: messages sent to and received from other threads, and dropped. */
   bus: { sent: number; received: number; dropped: number; droppedBytes: number; queuedBytes: number; peakQueuedBytes: number; links: LinkStats[] };
 }
