@@ -110,9 +110,8 @@ export class BusNode {
       if (!link.wants(topic)) continue;
       if (link.enqueue(topic, data, isBinary, key)) {
         peers++;
-        // A full batch leaves at once: the peer thread starts its fan-out while this one goes on
-        // with the rest of the turn (a burst of broadcasts in one handleData), in parallel.
-        if (link.pendingBytes >= FLUSH_BYTES || link.pendingCount >= FLUSH_COUNT) link.flush();
+        // A large batch leaves at once (bounding the batch buffer); otherwise at the end of the turn.
+        if (link.pendingBytes >= FLUSH_BYTES) link.flush();
       } else dropped++;
     }
     return { peers, dropped };
@@ -173,9 +172,10 @@ export class BusNode {
 }
 
 /**
- * A batch this large is sent without waiting for the end of the turn. 64 messages: one
- * postMessage (a few µs) spread over 64 messages costs under 0.1 µs each, and the peer starts
- * early (bench/RESULTS.md, issue 12).
+ * A batch this large is sent without waiting for the end of the turn. Not sooner: flushing every
+ * 64 messages let the peer thread start its fan-out earlier in a burst, but it then wrote each
+ * socket in 64-message pieces, and its CPU per delivered message rose from 0.45 to 0.70 µs
+ * (bench/threads.mjs, bench/RESULTS.md, issue 12). One batch per turn keeps the threaded fan-out
+ * as batched as the single thread's.
  */
-const FLUSH_BYTES = 64 * 1024;
-const FLUSH_COUNT = 64;
+const FLUSH_BYTES = 256 * 1024;

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, WebSocketError } from '../protocol/errors.js';
 import { ServerOptionsSchema, parseOptions, type ServerOptionsInput } from '../server/options.js';
-import type { BusAttachment, TopicBus } from '../server/bus.js';
+import { BusList, publishFlags, type BusAttachment, type TopicBus } from '../server/bus.js';
 import type { PublishOptions } from '../server/server.js';
 import { reusePortMissing } from '../server/reuse-port.js';
 import { BusNode, type BusStats } from './bus-node.js';
@@ -144,7 +144,7 @@ export class ThreadedServer {
   #started = false;
   #nextAsk = 0;
   readonly #asks = new Map<number, (v: unknown) => void>();
-  #buses: TopicBus[] = [];
+  readonly #buses = new BusList();
   readonly #timers = new Set<NodeJS.Timeout>();
 
   /** @internal use serveThreads() */
@@ -154,15 +154,8 @@ export class ThreadedServer {
       limits: config.limits,
       server: false,
       // Only with a bus attached here (setAll): a thread's publish goes on to the main thread's buses.
-      deliver: (topic, data, isBinary, key) => {
-        for (const bus of this.#buses) bus.forward(topic, data, isBinary, key);
-      },
-      onPeerInterest: (topic, added) => {
-        for (const bus of this.#buses) {
-          if (added) bus.topicAdded(topic);
-          else bus.topicRemoved(topic);
-        }
-      },
+      deliver: (topic, data, isBinary, key) => this.#buses.forward(topic, data, isBinary, key, undefined),
+      onPeerInterest: (topic, added) => this.#buses.topicChanged(topic, added),
     });
     for (let i = 0; i < config.threads; i++) this.#slots.push({ index: i, worker: undefined, listening: false });
   }
@@ -210,16 +203,10 @@ export class ThreadedServer {
    * message that arrived on `from` to every thread, and to the other buses attached here.
    */
   deliver(topic: string | undefined, data: string | Uint8Array, options: boolean | PublishOptions | undefined, from: TopicBus | null | undefined): ThreadPublishResult {
-    let isBinary: boolean | undefined;
-    let key: string | undefined;
-    if (typeof options === 'object' && options !== null) {
-      isBinary = options.isBinary;
-      key = options.key;
-    } else isBinary = options;
-    isBinary ??= typeof data !== 'string';
     if (this.#stopping) return { threads: 0, dropped: 0 };
+    const [isBinary, key] = publishFlags(data, options);
     const r = this.#node.forward(topic, data, isBinary, key);
-    if (from !== null) for (const bus of this.#buses) if (bus !== from) bus.forward(topic, data, isBinary, key);
+    if (from !== null) this.#buses.forward(topic, data, isBinary, key, from);
     return { threads: r.peers, dropped: r.dropped };
   }
 
@@ -230,19 +217,8 @@ export class ThreadedServer {
    * attached here runs once for all threads, so no message is delivered twice.
    */
   attachBus(bus: TopicBus): BusAttachment {
-    if (this.#buses.includes(bus)) throw new WebSocketError(ErrorCode.InvalidArgument, 'this bus is already attached to the server');
-    this.#buses = [...this.#buses, bus];
-    this.#node.setAll(true);
-    for (const topic of this.#node.peerTopics()) bus.topicAdded(topic);
-    let attached = true;
-    return {
-      detach: () => {
-        if (!attached) return;
-        attached = false;
-        this.#buses = this.#buses.filter((b) => b !== bus);
-        if (this.#buses.length === 0) this.#node.setAll(false);
-      },
-    };
+    // With a bus here, the threads send the main thread every publish (setAll).
+    return this.#buses.add(bus, this.#node.peerTopics(), (empty) => this.#node.setAll(!empty));
   }
 
   /** Subscribers of `topic` on every thread. */
