@@ -200,13 +200,15 @@ export class ThreadedServer {
 
   /**
    * For a bus attached here (`attachBus`, e.g. a Redis adapter run once for all threads): hand a
-   * message that arrived on `from` to every thread, and to the other buses attached here.
+   * message that arrived on `from` to every thread, and (unless `relay` is false) to the other
+   * buses attached here. The same signature as `Server.deliver`, so a `RedisAdapter` takes this
+   * handle as its host.
    */
-  deliver(topic: string | undefined, data: string | Uint8Array, options: boolean | PublishOptions | undefined, from: TopicBus | null | undefined): ThreadPublishResult {
+  deliver(topic: string | undefined, data: string | Uint8Array, options: boolean | PublishOptions | undefined, from: TopicBus | undefined, relay = true): ThreadPublishResult {
     if (this.#stopping) return { threads: 0, dropped: 0 };
     const [isBinary, key] = publishFlags(data, options);
     const r = this.#node.forward(topic, data, isBinary, key);
-    if (from !== null) this.#buses.forward(topic, data, isBinary, key, from);
+    if (relay) this.#buses.forward(topic, data, isBinary, key, from);
     return { threads: r.peers, dropped: r.dropped };
   }
 

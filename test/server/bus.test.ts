@@ -4,7 +4,7 @@
  * broadcast; `deliver` fans out locally and forwards to every bus but the one a message came from.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, LOCAL_ONLY, type Conn, type TopicBus } from '../../src/index.js';
+import { connect, type Conn, type TopicBus } from '../../src/index.js';
 import { closeAll, guardProcess, startServer, waitUntil } from '../helpers/net.js';
 
 guardProcess();
@@ -71,31 +71,6 @@ describe('topic bus', () => {
       if (got.length === 4) break;
     }
     expect(got).toEqual(['one', 'two', 'three', 'four']);
-    await client.close();
-  });
-});
-
-describe('deliver(..., LOCAL_ONLY)', () => {
-  it('reaches the local subscribers and forwards to no bus (a bus whose peers already have the message)', async () => {
-    const conns: Conn[] = [];
-    const { server, url } = await startServer(undefined, (s) => s.handleOpen((c) => void conns.push(c)));
-    const client = await connect(url);
-    await waitUntil(() => conns.length === 1, 2000, 'one connection');
-    conns[0]!.subscribe('news');
-    const a = new RecordingBus();
-    const b = new RecordingBus();
-    server.attachBus(a);
-    server.attachBus(b);
-    expect(server.deliver('news', 'local', undefined, LOCAL_ONLY).queued).toBe(1);
-    expect(server.deliver(undefined, 'everyone', undefined, LOCAL_ONLY).queued).toBe(1);
-    expect(a.events).toEqual(['+news']);
-    expect(b.events).toEqual(['+news']);
-    const got: string[] = [];
-    for await (const m of client) {
-      got.push(m.data.toString());
-      if (got.length === 2) break;
-    }
-    expect(got).toEqual(['local', 'everyone']);
     await client.close();
   });
 });
