@@ -8,6 +8,7 @@
 import { get } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { runScript } from '../examples/run.js';
+import { withTimeout } from '../helpers/net.js';
 import { connect, reusePortMissing } from './threads-lib.js';
 
 const MISSING = reusePortMissing();
@@ -18,6 +19,16 @@ async function startEcho(threads: number): Promise<{ port: number; out: string; 
   expect(m, out).not.toBeNull();
   expect(Number(m![2])).toBe(threads);
   return { port: Number(m![1]), out, stop: () => child.kill('SIGTERM') };
+}
+
+/** Messages one at a time (leaving a for-await would close the connection). */
+function reader(conn: { [Symbol.asyncIterator](): AsyncIterator<{ data: Buffer }> }): () => Promise<string> {
+  const it = conn[Symbol.asyncIterator]();
+  return async () => {
+    const r = await withTimeout(it.next(), 5000, 'a message');
+    if (r.done === true) throw new Error('the connection closed');
+    return r.value.data.toString();
+  };
 }
 
 function page(port: number): Promise<string> {
@@ -114,29 +125,27 @@ describe('examples/broadcast on threads', () => {
       }
       expect([...served].sort()).toEqual(['0', '1']);
       // WebSocket clients until both threads hold one; each gets consecutive ticks.
-      const byThread = new Map<number, Awaited<ReturnType<typeof connect>>>();
+      // (next() on the iterator, not for-await: leaving a for-await closes the connection.)
+      const byThread = new Map<number, { conn: Awaited<ReturnType<typeof connect>>; next: () => Promise<string> }>();
       for (let i = 0; i < 64 && byThread.size < 2; i++) {
         const c = await connect(demo.url);
-        for await (const m of c) {
-          const msg = JSON.parse(m.data.toString()) as { type: string; thread?: number };
-          expect(msg.type).toBe('welcome');
-          if (byThread.has(msg.thread!)) void c.close();
-          else byThread.set(msg.thread!, c);
-          break;
-        }
+        const next = reader(c);
+        const msg = JSON.parse(await next()) as { type: string; thread?: number };
+        expect(msg.type).toBe('welcome');
+        if (byThread.has(msg.thread!)) void c.close();
+        else byThread.set(msg.thread!, { conn: c, next });
       }
       expect([...byThread.keys()].sort()).toEqual([0, 1]);
-      for (const c of byThread.values()) {
+      for (const { next } of byThread.values()) {
         const seqs: number[] = [];
-        for await (const m of c) {
-          const msg = JSON.parse(m.data.toString()) as { type: string; seq: number };
+        while (seqs.length < 5) {
+          const msg = JSON.parse(await next()) as { type: string; seq: number };
           if (msg.type === 'tick') seqs.push(msg.seq);
-          if (seqs.length === 5) break;
         }
         for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1);
       }
       expect(await demo.server.subscriberCount('ticks')).toBe(2);
-      await Promise.all([...byThread.values()].map((c) => c.close()));
+      await Promise.all([...byThread.values()].map((c) => c.conn.close()));
     } finally {
       await demo.close();
     }
@@ -161,12 +170,10 @@ describe('examples/threads (the README\'s Threads section)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
       const c = await connect(`ws://127.0.0.1:${m![1]}`);
-      const got: string[] = [];
-      for await (const msg of c) {
-        got.push(msg.data.toString());
-        if (got.length === 1) await c.write('hi all');
-        if (got.length === 2) break;
-      }
+      const next = reader(c);
+      const got: string[] = [await next()];
+      await c.write('hi all');
+      got.push(await next());
       expect(got[0]).toMatch(new RegExp(`^welcome: thread \\d of ${threads} serves you$`));
       expect(got[1]).toBe('hi all');
       child.kill('SIGTERM');
