@@ -9,6 +9,7 @@ export type { HttpResponse, RequestHandler } from './server/http-response.js';
 export { ServerOptionsSchema, DeflateOptionsSchema } from './server/options.js';
 export type { ServerOptions, ServerOptionsInput, DeflateSettings } from './server/options.js';
 export type { TopicBus, BusAttachment } from './server/bus.js';
+export * from './scale/index.js';
 export { connect, ClientOptionsSchema } from './client/client.js';
 export type { ClientOptions } from './client/client.js';
 export { reconnect, ReconnectingClient, ReconnectOptionsSchema } from './client/reconnect.js';

@@ -4,19 +4,27 @@
  *
  *   npm start                       # runs until Ctrl-C
  *   npm start -- --seconds 5        # stops by itself (the test uses this)
+ *   npm start -- --threads 2        # on 2 threads (Node >= 22.12): the page names its thread
  *   PORT=9000 npm start
  */
 import { startBroadcastServer } from './server.js';
+import { startThreadedBroadcast } from './threaded.js';
 import { runTickClient } from './client.js';
 
 const argv = process.argv.slice(2);
-const secondsArg = argv.indexOf('--seconds');
-const seconds = secondsArg >= 0 ? Number(argv[secondsArg + 1]) : undefined;
+const numberArg = (name: string): number | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : undefined;
+};
+const seconds = numberArg('--seconds');
+const threads = numberArg('--threads');
 const port = process.env['PORT'] !== undefined ? Number(process.env['PORT']) : 8080;
+const host = process.env['HOST'] ?? '127.0.0.1';
 
-const demo = await startBroadcastServer({ port, host: process.env['HOST'] ?? '127.0.0.1' });
+const demo = threads === undefined ? await startBroadcastServer({ port, host }) : await startThreadedBroadcast({ port, host, threads });
 const http = demo.url.replace(/^ws/, 'http');
-console.log(`wschan broadcast demo: WebSocket ${demo.url}, web page ${http}`);
+const where = threads === undefined ? '' : ` on ${threads} threads`;
+console.log(`wschan broadcast demo${where}: WebSocket ${demo.url}, web page ${http}`);
 console.log('a tick is published every 100 ms to every client; Ctrl-C to stop');
 
 const client = runTickClient(demo.url, { every: 10 });

@@ -1,5 +1,13 @@
-/** The web page served by the broadcast example: shows ticks and its own round-trip time. */
-export const PAGE = `<!doctype html>
+/**
+ * The web page served by the broadcast example: shows ticks and its own round-trip time, and, when
+ * the server runs on several threads, which thread served the page and which one holds the
+ * WebSocket (two TCP connections, so the kernel may give them to different threads).
+ */
+export function renderPage(thread?: number): string {
+  return PAGE_HEAD + (thread === undefined ? '' : `<p>Page served by thread <b id="page-thread">${thread}</b> · WebSocket on thread <b id="ws-thread">–</b></p>\n`) + PAGE_TAIL;
+}
+
+const PAGE_HEAD = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -14,7 +22,8 @@ export const PAGE = `<!doctype html>
 <h1>wschan broadcast</h1>
 <p>Status: <b id="status">connecting…</b></p>
 <p>Tick <span class="big" id="seq">–</span> · clients <span id="clients">–</span> · RTT <span id="rtt">–</span></p>
-<div id="log"></div>
+`;
+const PAGE_TAIL = `<div id="log"></div>
 <script>
   const $ = (id) => document.getElementById(id);
   const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/');
@@ -29,6 +38,7 @@ export const PAGE = `<!doctype html>
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
     if (m.type === 'ping') { $('rtt').textContent = (performance.now() - m.t).toFixed(1) + ' ms'; return; }
+    if (m.type === 'welcome') { if ($('ws-thread')) $('ws-thread').textContent = m.thread; return; }
     $('seq').textContent = m.seq;
     $('clients').textContent = m.clients;
     lines.unshift(new Date(m.time).toISOString() + '  tick ' + m.seq);
@@ -39,3 +49,6 @@ export const PAGE = `<!doctype html>
 </body>
 </html>
 `;
+
+/** The page of the single-thread server. */
+export const PAGE = renderPage();

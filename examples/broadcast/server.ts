@@ -10,8 +10,8 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server } from '../../src/index.js';
-import { PAGE } from './page.js';
+import { Server, type ServerOptionsInput } from '../../src/index.js';
+import { renderPage } from './page.js';
 
 export interface BroadcastOptions {
   port?: number;
@@ -28,22 +28,30 @@ export interface BroadcastDemo {
   close(): Promise<void>;
 }
 
-export async function startBroadcastServer(options: BroadcastOptions = {}): Promise<BroadcastDemo> {
-  const log = options.log ?? ((line: string) => console.log(line));
-  const server = new Server<{ joined: number; agent: string }>({
-    overflow: 'drop-oldest',
-    maxQueuedFrames: 64,
-    maxQueuedBytes: 64 * 1024,
-    pingInterval: 5_000,
-    // permessage-deflate without context takeover: one compressed frame serves every client of a
-    // broadcast, and an idle client holds no compressor. Ticks are under the 1 KiB threshold, so
-    // they go uncompressed; larger messages would not.
-    deflate: { mode: 'shared' },
-  });
+/** The broadcast server's options (also each thread's, in examples/broadcast/threaded.ts). */
+export const BROADCAST_OPTIONS = {
+  overflow: 'drop-oldest',
+  maxQueuedFrames: 64,
+  maxQueuedBytes: 64 * 1024,
+  pingInterval: 5_000,
+  // permessage-deflate without context takeover: one compressed frame serves every client of a
+  // broadcast, and an idle client holds no compressor. Ticks are under the 1 KiB threshold, so
+  // they go uncompressed; larger messages would not.
+  deflate: { mode: 'shared' },
+} satisfies ServerOptionsInput;
+
+export type BroadcastServer = Server<{ joined: number; agent: string }>;
+
+/**
+ * The handlers, the same on one thread or many: every client subscribes to `ticks` when it opens.
+ * With `thread` (threaded), each client is first told which thread serves it.
+ */
+export function setupBroadcast(server: BroadcastServer, log: (line: string) => void, thread?: number): void {
   server
     // The request (an UpgradeRequest) is there to decide on; here it only names the client.
     .handleUpgrade((req) => ({ data: { joined: Date.now(), agent: String(req.headers['user-agent'] ?? 'no User-Agent') } }))
     .handleOpen((conn) => {
+      if (thread !== undefined) void conn.write(JSON.stringify({ type: 'welcome', thread }));
       conn.subscribe('ticks');
       const ext = conn.extensions ? `, ${conn.extensions}` : '';
       log(`client ${conn.id} joined from ${conn.remoteAddress}, ${conn.data.agent} (${server.clientCount} connected${ext})`);
@@ -56,17 +64,29 @@ export async function startBroadcastServer(options: BroadcastOptions = {}): Prom
     })
     .handleClose((conn, info) => log(`client ${conn.id} left: ${info.code}${info.reason ? ` ${info.reason}` : ''} (${server.clientCount} connected)`))
     .handleError((conn, err) => log(`client ${conn.id}: ${err.code}: ${err.message}`));
+}
 
+/** The node:http server of the page, with `server` attached for the WebSocket upgrades. */
+export function createPageServer(server: BroadcastServer, thread?: number): HttpServer {
+  const page = renderPage(thread);
   const http = createServer((req, res) => {
     if (req.url === '/' || req.url === '/index.html') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      res.end(PAGE);
+      res.end(page);
     } else {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('not found\n');
     }
   });
   server.attach(http);
+  return http;
+}
+
+export async function startBroadcastServer(options: BroadcastOptions = {}): Promise<BroadcastDemo> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const server: BroadcastServer = new Server(BROADCAST_OPTIONS);
+  setupBroadcast(server, log);
+  const http = createPageServer(server);
   await new Promise<void>((resolve) => http.listen(options.port ?? 8080, options.host ?? '127.0.0.1', resolve));
   const addr = http.address() as AddressInfo;
 

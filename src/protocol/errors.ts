@@ -64,6 +64,8 @@ export const ErrorCode = {
   // API misuse
   InvalidArgument: 'WS_ERR_INVALID_ARGUMENT',
   InvalidOptions: 'WS_ERR_INVALID_OPTIONS',
+  /** This Node or platform lacks what the call needs (e.g. `reusePort` for threads). */
+  Unsupported: 'WS_ERR_UNSUPPORTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -30,7 +30,8 @@ import { addRoute, pathOf, removeRoute, type UpgradeRoute } from './upgrade-rout
 import { addHttp2Route, isHttp2Server, refuseStream, removeHttp2Route, respondAccepted, type AnyHttp2Server } from './http2.js';
 import { transportOf } from '../conn/transport.js';
 import { validateConnectRequest } from '../protocol/extended-connect.js';
-import type { BusAttachment, TopicBus } from './bus.js';
+import { BusList, publishFlags, type BusAttachment, type TopicBus } from './bus.js';
+import { reusePortMissing } from './reuse-port.js';
 import {
   ServerOptionsSchema,
   connOptionsFrom,
@@ -66,6 +67,12 @@ export type UpgradeDecision<D> = UpgradeAccept<D> | UpgradeRefuse;
 export interface ListenOptions {
   port?: number;
   host?: string;
+  /**
+   * Let several listeners (threads) bind the same port, the kernel spreading connections among
+   * them (SO_REUSEPORT; Linux, Node >= 22.12 / 23.1). Where Node lacks it, listen() fails with
+   * `WS_ERR_UNSUPPORTED` rather than bind alone.
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -140,7 +147,7 @@ export class Server<D = undefined> {
   #userClose: ((conn: Conn<D>, info: CloseInfo) => void) | undefined;
   readonly #topics = new TopicRegistry<Conn<D>>();
   /** Attached topic buses (threads, Redis): told of topic interest and of every publish. */
-  #buses: TopicBus[] = [];
+  readonly #buses = new BusList();
   // Counters: what publishes did, and the totals of connections that have closed.
   #published = 0;
   #queued = 0;
@@ -255,7 +262,7 @@ export class Server<D = undefined> {
    * a connection whose outbox is full gets its overflow policy (`wait` counts as `drop-newest`).
    */
   broadcast(data: string | Uint8Array, options?: boolean | PublishOptions): PublishResult {
-    if (this.#buses.length === 0) return this.publishTo(this.#conns, data, options);
+    if (this.#buses.size === 0) return this.publishTo(this.#conns, data, options);
     return this.deliver(undefined, data, options, undefined);
   }
 
@@ -265,7 +272,7 @@ export class Server<D = undefined> {
    * key in each subscriber's outbox, so a slow subscriber gets the latest value, not a backlog.
    */
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): PublishResult {
-    if (this.#buses.length === 0) return this.publishTo(this.#topics.subscribers(topic), data, options);
+    if (this.#buses.size === 0) return this.publishTo(this.#topics.subscribers(topic), data, options);
     return this.deliver(topic, data, options, undefined);
   }
 
@@ -278,18 +285,9 @@ export class Server<D = undefined> {
    */
   deliver(topic: string | undefined, data: string | Uint8Array, options: boolean | PublishOptions | undefined, from: TopicBus | undefined, relay = true): PublishResult {
     const result = this.publishTo(topic === undefined ? this.#conns : this.#topics.subscribers(topic), data, options);
-    const buses = this.#buses;
-    if (relay && buses.length !== 0) {
-      let isBinary: boolean | undefined;
-      let key: string | undefined;
-      if (typeof options === 'object' && options !== null) {
-        isBinary = options.isBinary;
-        key = options.key;
-      } else {
-        isBinary = options;
-      }
-      isBinary ??= typeof data !== 'string';
-      for (const bus of buses) if (bus !== from) bus.forward(topic, data, isBinary, key, from);
+    if (relay && this.#buses.size !== 0) {
+      const [isBinary, key] = publishFlags(data, options);
+      this.#buses.forward(topic, data, isBinary, key, from);
     }
     return result;
   }
@@ -300,27 +298,10 @@ export class Server<D = undefined> {
    * broadcast made here. `detach()` stops that.
    */
   attachBus(bus: TopicBus): BusAttachment {
-    if (this.#buses.includes(bus)) throw new WebSocketError(ErrorCode.InvalidArgument, 'this bus is already attached to the server');
-    this.#buses = [...this.#buses, bus];
-    this.#topics.onTopicChange = this.#onTopicChange;
-    for (const topic of this.#topics.topics()) bus.topicAdded(topic);
-    let attached = true;
-    return {
-      detach: () => {
-        if (!attached) return;
-        attached = false;
-        this.#buses = this.#buses.filter((b) => b !== bus);
-        if (this.#buses.length === 0) this.#topics.onTopicChange = undefined;
-      },
-    };
+    return this.#buses.add(bus, this.#topics.topics(), (empty) => (this.#topics.onTopicChange = empty ? undefined : this.#onTopicChange));
   }
 
-  readonly #onTopicChange = (topic: string, added: boolean): void => {
-    for (const bus of this.#buses) {
-      if (added) bus.topicAdded(topic);
-      else bus.topicRemoved(topic);
-    }
-  };
+  readonly #onTopicChange = (topic: string, added: boolean): void => this.#buses.topicChanged(topic, added);
 
   /** Connections subscribed to `topic`. */
   subscriberCount(topic: string): number {
@@ -411,8 +392,13 @@ export class Server<D = undefined> {
     try {
       await new Promise<void>((resolve, reject) => {
         net.once('error', reject);
-        const opts: { port: number; host?: string } = { port: options.port ?? 0 };
+        const opts: { port: number; host?: string; reusePort?: boolean } = { port: options.port ?? 0 };
         if (options.host !== undefined) opts.host = options.host;
+        if (options.reusePort === true) {
+          const missing = reusePortMissing();
+          if (missing !== undefined) throw new WebSocketError(ErrorCode.Unsupported, `listen({ reusePort: true }) needs ${missing}`);
+          opts.reusePort = true;
+        }
         net.listen(opts, () => {
           net.off('error', reject);
           // From now on an 'error' is a failed accept (EMFILE, ENFILE…): the server keeps

@@ -182,6 +182,8 @@ async function run(): Promise<number> {
       process.stderr.write(`loadgen: ${opts.conns - opened} connections failed (first error: ${reason})\n`);
     }
     if (opts.mode === 'echo') {
+      // With --json, the moment the measured window opens (bench/threads.mjs reads the server's CPU then).
+      if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'start' })}\n`);
       sendAll({ type: 'start' });
       await waitUntil(() => false, opts.durationMs);
     } else if (opts.mode === 'idle') {
@@ -192,6 +194,7 @@ async function run(): Promise<number> {
       await waitUntil(() => false, opts.settleMs);
       const first = workers.find((w) => (w.opened?.opened ?? 0) > 0);
       if (first === undefined) return fail('no connection opened');
+      if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'trigger' })}\n`);
       first.worker.postMessage({ type: 'trigger' } satisfies ToWorker);
       const done = await waitUntil(() => first.triggeredAt > 0 && workers.every((w) => w.burstDoneAt > 0), opts.durationMs);
       const trig = first.triggeredAt;

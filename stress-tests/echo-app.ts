@@ -1,0 +1,50 @@
+/**
+ * The echo server's handlers, as a module every thread of a threaded server can load
+ * (`serveThreads`), and that the single-thread `npm run echo` uses too: every text or binary
+ * message is sent back as the same type, except the benchmark's burst control message.
+ */
+import type { Server, ServerOptionsInput } from '../src/index.js';
+
+/** Limits raised to what the Autobahn cases send (16 MiB messages); the rest are the defaults. */
+export function echoOptions(deflate: boolean): ServerOptionsInput {
+  return {
+    maxMessageSize: 64 * 1024 * 1024,
+    maxFrameSize: 64 * 1024 * 1024,
+    deflate: deflate ? { threshold: 0 } : false,
+  };
+}
+
+export default function setupEcho(server: Server<any>, thread?: { data: unknown }): void {
+  server.handleData((conn, data, isBinary) => {
+    // Benchmark control (bench/README.md): text `__burst:<count>:<size>` makes the server broadcast
+    // <count> binary messages of <size> bytes to every client (on every thread, through the bus).
+    // Two byte checks keep echo cheap.
+    if (!isBinary && data.length >= 8 && data[0] === 0x5f && data[1] === 0x5f) {
+      const burst = parseBurst(data.toString('latin1'));
+      if (burst !== undefined) {
+        for (let k = 0; k < burst.count; k++) server.broadcast(burstPayload(k, burst.size), true);
+        return;
+      }
+    }
+    return conn.write(data, isBinary);
+  });
+  if ((thread?.data as { verbose?: boolean } | undefined)?.verbose === true) {
+    server.handleError((conn, err) => console.error(`conn ${conn.id}: ${err.code} ${err.message}`));
+    server.handleUpgradeError((req, err) => console.error(`upgrade ${req?.url ?? '(no request)'}: ${err.status} ${err.message}`));
+  }
+}
+
+function parseBurst(text: string): { count: number; size: number } | undefined {
+  const m = /^__burst:(\d{1,6}):(\d{1,7})$/.exec(text);
+  if (m === null) return undefined;
+  const count = Number(m[1]);
+  const size = Number(m[2]);
+  return count >= 1 && count <= 100_000 && size <= 1_048_576 ? { count, size } : undefined;
+}
+
+/** Message k of a burst: k as a big-endian uint32 in its first 4 bytes, then '*'. */
+function burstPayload(k: number, size: number): Buffer {
+  const buf = Buffer.alloc(size, 0x2a);
+  if (size >= 4) buf.writeUInt32BE(k >>> 0, 0);
+  return buf;
+}
