@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Conn, isEarly, leaveEarly, listenEarly, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
+import { Conn, connInternals, isEarly, leaveEarly, listenEarly, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
 import { handshakeRefusedChannel, warnUnhandled } from '../conn/diagnostics.js';
 import { failOpen } from '../conn/report.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
@@ -372,13 +372,13 @@ export class Server<D = undefined> {
     let plain: Buffer | undefined;
     let compressed: Map<string, Buffer> | undefined;
     for (const conn of targets) {
-      const key = conn.deflateKeyFor(payload.length);
+      const key = connInternals.deflateKeyFor(conn, payload.length);
       let r: PublishWriteResult;
       if (key === undefined) {
         plain ??= encodeFrame(op, payload);
-        r = conn.tryWriteFrame(plain, payload.length, conflateKey);
+        r = connInternals.tryWriteFrame(conn, plain, payload.length, conflateKey);
       } else if (key === null) {
-        r = conn.tryPublish(payload, isBinary, conflateKey);
+        r = connInternals.tryPublish(conn, payload, isBinary, conflateKey);
       } else {
         compressed ??= new Map();
         let frame = compressed.get(key);
@@ -386,7 +386,7 @@ export class Server<D = undefined> {
           frame = encodeFrame(op, compressShared(payload, this.#deflateParams.get(key)!, this.#deflate!), { rsv1: true });
           compressed.set(key, frame);
         }
-        r = conn.tryWriteFrame(frame, payload.length, conflateKey);
+        r = connInternals.tryWriteFrame(conn, frame, payload.length, conflateKey);
       }
       if (r === 'queued') result.queued++;
       else if (r === 'conflated') result.conflated++;
