@@ -14,7 +14,14 @@ const secondsArg = argv.indexOf('--seconds');
 const seconds = secondsArg >= 0 ? Number(argv[secondsArg + 1]) : undefined;
 const port = process.env['PORT'] !== undefined ? Number(process.env['PORT']) : 8080;
 
-const demo = await startBroadcastServer({ port, host: process.env['HOST'] ?? '127.0.0.1' });
+const host = process.env['HOST'] ?? '127.0.0.1';
+const demo = await startBroadcastServer({ port, host }).catch((err: NodeJS.ErrnoException) => {
+  // A busy port is the usual first-run problem: say which, and how to choose another, in one line.
+  if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
+  const why = err.code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges this process lacks';
+  console.error(`wschan demo: port ${port} on ${host} ${why} (${err.code}); choose another with PORT=<port> npm start (PORT=0 picks a free one)`);
+  process.exit(1);
+});
 const http = demo.url.replace(/^ws/, 'http');
 console.log(`wschan broadcast demo: WebSocket ${demo.url}, web page ${http}`);
 console.log('a tick is published every 100 ms to every client; Ctrl-C to stop');
