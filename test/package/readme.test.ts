@@ -19,7 +19,7 @@
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, TSC, cleanEnv, run, scratch } from './tools.js';
+import { ROOT, TSC, cleanEnv, run, scratch, writeUserTsconfig } from './tools.js';
 
 export interface Block {
   /** 1-based line of README.md where the block's code starts (the line after the fence). */
@@ -92,24 +92,12 @@ describe('README.md code blocks', () => {
       writeFileSync(join(dir, name), `${prelude}${b.code}\nexport {};\n`);
       files.push({ name, block: b, offset: prelude === '' ? 0 : prelude.split('\n').length - 1 });
     });
-    writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          target: 'ES2022',
-          lib: ['ES2023'],
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          types: ['node'],
-          typeRoots: [join(ROOT, 'node_modules/@types')],
-          skipLibCheck: true,
-          paths: { wschan: [join(ROOT, 'src/index.ts')], 'wschan/protocol': [join(ROOT, 'src/protocol/index.ts')] },
-        },
-        files: files.map((f) => f.name),
-      }),
-    );
+    writeUserTsconfig(dir, {
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      files: files.map((f) => f.name),
+      paths: { wschan: [join(ROOT, 'src/index.ts')], 'wschan/protocol': [join(ROOT, 'src/protocol/index.ts')] },
+    });
     const r = await run(process.execPath, [TSC, '-p', dir, '--pretty', 'false'], { cwd: dir, env: cleanEnv(), timeoutMs: 120_000 });
     // Point each error at README.md's line.
     const errors = (r.stdout + r.stderr)
