@@ -156,6 +156,21 @@ describe('README.md code blocks', () => {
   });
 });
 
+describe('README.md: why wschan over ws', () => {
+  it('quotes only ratios that bench/RESULTS.md holds', () => {
+    const lines = README.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('## Why wschan over ws'));
+    expect(start, 'README.md has a "## Why wschan over ws" section').toBeGreaterThan(0);
+    let end = start + 1;
+    while (end < lines.length && !lines[end]!.startsWith('## ')) end++;
+    const text = lines.slice(start, end).join('\n');
+    const ratios = [...text.matchAll(/(\d+\.\d+)×/g)].map((m) => m[1]!);
+    expect(ratios.length).toBeGreaterThanOrEqual(5);
+    const results = readFileSync(join(ROOT, 'bench/RESULTS.md'), 'utf8');
+    for (const r of ratios) expect(results, `${r}× is not in bench/RESULTS.md`).toContain(`${r}×`);
+  });
+});
+
 describe('the extractor', () => {
   it('reads fences, info strings and the prelude comment, and reports README line numbers', () => {
     const md = ['# t', '', '<!-- prelude: declare const x: number; -->', '', '```ts', 'x + 1;', '```', 'text', '```js run', 'a()', '```', '```', 'diagram', '```'].join('\n');
