@@ -371,14 +371,16 @@ export class Server<D = undefined> {
     const result: PublishResult = { queued: 0, conflated: 0, dropped: 0, closed: 0 };
     let plain: Buffer | undefined;
     let compressed: Map<string, Buffer> | undefined;
+    // Read once per publish, not once per subscriber (Conn's broadcast internals, see conn.ts).
+    const { deflateKeyFor, tryWriteFrame, tryPublish } = connInternals;
     for (const conn of targets) {
-      const key = connInternals.deflateKeyFor(conn, payload.length);
+      const key = deflateKeyFor(conn, payload.length);
       let r: PublishWriteResult;
       if (key === undefined) {
         plain ??= encodeFrame(op, payload);
-        r = connInternals.tryWriteFrame(conn, plain, payload.length, conflateKey);
+        r = tryWriteFrame(conn, plain, payload.length, conflateKey);
       } else if (key === null) {
-        r = connInternals.tryPublish(conn, payload, isBinary, conflateKey);
+        r = tryPublish(conn, payload, isBinary, conflateKey);
       } else {
         compressed ??= new Map();
         let frame = compressed.get(key);
@@ -386,7 +388,7 @@ export class Server<D = undefined> {
           frame = encodeFrame(op, compressShared(payload, this.#deflateParams.get(key)!, this.#deflate!), { rsv1: true });
           compressed.set(key, frame);
         }
-        r = connInternals.tryWriteFrame(conn, frame, payload.length, conflateKey);
+        r = tryWriteFrame(conn, frame, payload.length, conflateKey);
       }
       if (r === 'queued') result.queued++;
       else if (r === 'conflated') result.conflated++;
