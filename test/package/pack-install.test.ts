@@ -95,12 +95,14 @@ const script = (kind: 'esm' | 'cjs'): string => {
     kind === 'esm'
       ? `import { Server, connect, WebSocketError } from 'wschan';
 import { FrameParser, ParseStatus, Opcode, encodeFrame } from 'wschan/protocol';
+import { RedisAdapter } from 'wschan/redis';
 import { fileURLToPath } from 'node:url';
-const resolved = [fileURLToPath(import.meta.resolve('wschan')), fileURLToPath(import.meta.resolve('wschan/protocol'))];
+const resolved = ['wschan', 'wschan/protocol', 'wschan/redis'].map((s) => fileURLToPath(import.meta.resolve(s)));
 await main();`
       : `const { Server, connect, WebSocketError } = require('wschan');
 const { FrameParser, ParseStatus, Opcode, encodeFrame } = require('wschan/protocol');
-const resolved = [require.resolve('wschan'), require.resolve('wschan/protocol')];
+const { RedisAdapter } = require('wschan/redis');
+const resolved = ['wschan', 'wschan/protocol', 'wschan/redis'].map((s) => require.resolve(s));
 main().catch((err) => { console.error(err); process.exitCode = 1; });`;
   return `${load}
 async function main() {
@@ -115,7 +117,7 @@ async function main() {
   const parser = new FrameParser({ role: 'client', maxFrameSize: 1024, maxMessageSize: 1024, allowRsv1: false });
   parser.push(encodeFrame(Opcode.Text, Buffer.from('sans-I/O')));
   const status = parser.advance();
-  console.log(JSON.stringify({ echoed, parsed: status === ParseStatus.Frame ? parser.payload.toString() : status, errorClass: new WebSocketError('WS_ERR_X', 'x') instanceof Error, resolved }));
+  console.log(JSON.stringify({ echoed, parsed: status === ParseStatus.Frame ? parser.payload.toString() : status, errorClass: new WebSocketError('WS_ERR_X', 'x') instanceof Error, redis: typeof RedisAdapter, resolved }));
 }
 `;
 };
@@ -126,13 +128,14 @@ describe('the installed package runs', () => {
       const file = join(app, kind === 'esm' ? 'main.mjs' : 'main.cjs');
       writeFileSync(file, script(kind));
       const r = await mustRun(process.execPath, [file], { cwd: app, timeoutMs: 20_000 });
-      const out = JSON.parse(r.stdout.trim()) as { echoed: string; parsed: string; errorClass: boolean; resolved: string[] };
+      const out = JSON.parse(r.stdout.trim()) as { echoed: string; parsed: string; errorClass: boolean; redis: string; resolved: string[] };
       expect(out.echoed).toBe(`hello from ${kind}`);
       expect(out.parsed).toBe('sans-I/O');
       expect(out.errorClass).toBe(true);
+      expect(out.redis).toBe('function'); // loads without the optional peer `redis` installed
       // From the installed copy, and the build of its own module system.
       const installed = join(realpathSync(app), 'node_modules/wschan', kind === 'esm' ? 'dist/esm' : 'dist/cjs');
-      expect(out.resolved).toEqual([join(installed, 'index.js'), join(installed, 'protocol/index.js')]);
+      expect(out.resolved).toEqual([join(installed, 'index.js'), join(installed, 'protocol/index.js'), join(installed, 'scale/redis.js')]);
     });
   }
 });
@@ -140,6 +143,7 @@ describe('the installed package runs', () => {
 /** A program that uses the types (the @ts-expect-error lines fail if they were `any`). */
 const typedProgram = (kind: 'esm' | 'cjs'): string => `import { Server, connect, type Conn, type CloseInfo, type WriteResult } from 'wschan';
 import { FrameParser, ParseStatus, type Frame } from 'wschan/protocol';
+import { RedisAdapter } from 'wschan/redis';
 
 export async function program(): Promise<void> {
   const server = new Server<{ user: string }>({ maxMessageSize: 1 << 20, overflow: 'drop-oldest' });
@@ -157,7 +161,7 @@ export async function program(): Promise<void> {
   const parser = new FrameParser({ role: 'server', maxFrameSize: 10, maxMessageSize: 10, allowRsv1: false });
   const s: ParseStatus = parser.advance();
   const f: Frame = parser.frame();
-  console.log(w, closed, s, f.opcode);
+  console.log(w, closed, s, f.opcode, typeof RedisAdapter);
 }
 `;
 
@@ -186,7 +190,8 @@ describe('the installed package type-checks (the repository tsc, strict)', () =>
       const from = (p: string): boolean => listed.includes(join(app, 'node_modules/wschan', p));
       expect([from('dist/esm/index.d.ts'), from('dist/esm/protocol/index.d.ts')], `${mode.name}: the ESM types`).toEqual([true, true]);
       const cjs = mode.files.length > 1;
-      expect([from('dist/cjs/index.d.ts'), from('dist/cjs/protocol/index.d.ts')], `${mode.name}: the CommonJS types`).toEqual([cjs, cjs]);
+      expect([from('dist/esm/scale/redis.d.ts')], `${mode.name}: the ESM types of wschan/redis`).toEqual([true]);
+      expect([from('dist/cjs/index.d.ts'), from('dist/cjs/protocol/index.d.ts'), from('dist/cjs/scale/redis.d.ts')], `${mode.name}: the CommonJS types`).toEqual([cjs, cjs, cjs]);
     }
   }, 120_000);
 });

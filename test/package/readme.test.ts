@@ -3,7 +3,8 @@
  * is a bug"). The convention for README.md's fenced code blocks, by info string:
  *
  * - ```ts: every block is type-checked, as an ES module of its own, under `strict` (NodeNext),
- *   with `wschan` and `wschan/protocol` mapped to src/. A block that uses names it does not define
+ *   with `wschan` and its subpaths mapped to src/ (from package.json's exports) and other
+ *   packages (express, fastify...) from the repository's node_modules. A block that uses names it does not define
  *   (a `server` made in an earlier block, your own `authenticate`) gets them from a prelude: an
  *   HTML comment `<!-- prelude: ...TypeScript... -->` right before the block (blank lines
  *   between are fine). GitHub does not show the comment; the checker prepends its text.
@@ -59,6 +60,20 @@ export function extractBlocks(markdown: string): Block[] {
   return blocks;
 }
 
+/** `wschan` and each subpath of package.json's exports, mapped to its source (dist/esm/x.d.ts → src/x.ts). */
+function sourcePaths(): Record<string, string[]> {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  const paths: Record<string, string[]> = {};
+  for (const [sub, target] of Object.entries(pkg.exports)) {
+    const types = (target as { import?: { types?: string } }).import?.types;
+    if (types === undefined) continue;
+    const m = /^\.\/dist\/esm\/(.+)\.d\.ts$/.exec(types);
+    if (m === null) throw new Error(`package.json exports["${sub}"].import.types is not under dist/esm: ${types}`);
+    paths[sub === '.' ? 'wschan' : `wschan/${sub.slice(2)}`] = [join(ROOT, 'src', `${m[1]}.ts`)];
+  }
+  return paths;
+}
+
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const blocks = extractBlocks(README);
 const isTs = (b: Block): boolean => b.lang === 'ts' || b.lang === 'typescript';
@@ -92,12 +107,9 @@ describe('README.md code blocks', () => {
       writeFileSync(join(dir, name), `${prelude}${b.code}\nexport {};\n`);
       files.push({ name, block: b, offset: prelude === '' ? 0 : prelude.split('\n').length - 1 });
     });
-    writeUserTsconfig(dir, {
-      module: 'NodeNext',
-      moduleResolution: 'NodeNext',
-      files: files.map((f) => f.name),
-      paths: { wschan: [join(ROOT, 'src/index.ts')], 'wschan/protocol': [join(ROOT, 'src/protocol/index.ts')] },
-    });
+    // Other packages a block imports (express, fastify...) come from the repository's node_modules.
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    writeUserTsconfig(dir, { module: 'NodeNext', moduleResolution: 'NodeNext', files: files.map((f) => f.name), paths: sourcePaths() });
     const r = await run(process.execPath, [TSC, '-p', dir, '--pretty', 'false'], { cwd: dir, env: cleanEnv(), timeoutMs: 120_000 });
     // Point each error at README.md's line.
     const errors = (r.stdout + r.stderr)
