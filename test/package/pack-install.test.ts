@@ -136,7 +136,7 @@ describe('the installed package runs', () => {
       // From the installed copy, and the build of its own module system.
       const installed = join(realpathSync(app), 'node_modules/wschan', kind === 'esm' ? 'dist/esm' : 'dist/cjs');
       expect(out.resolved).toEqual([join(installed, 'index.js'), join(installed, 'protocol/index.js'), join(installed, 'scale/redis.js')]);
-    });
+    }, 30_000);
   }
 });
 

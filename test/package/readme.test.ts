@@ -124,7 +124,7 @@ describe('README.md code blocks', () => {
       });
     expect(errors, errors.join('\n')).toEqual([]);
     expect(r.code).toBe(0);
-  });
+  }, 120_000); // one tsc over every block, src/ and the frameworks' types: 5 s alone, 20+ s beside the suite
 
   const setupRunDir = (name: string): string => {
     const dir = join(work.dir, name);
@@ -150,7 +150,7 @@ describe('README.md code blocks', () => {
         r = await run('bash', ['-euo', 'pipefail', '-c', b.code], { cwd: dir, env, timeoutMs: 20_000 });
       }
       expect(r.code, `README.md:${b.line}: exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
-    });
+    }, 30_000);
   }
 
   it('every other ```js block parses (node --check)', async () => {
