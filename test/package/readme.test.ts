@@ -7,7 +7,9 @@
  *   packages (express, fastify...) from the repository's node_modules. A block that uses names it does not define
  *   (a `server` made in an earlier block, your own `authenticate`) gets them from a prelude: an
  *   HTML comment `<!-- prelude: ...TypeScript... -->` right before the block (blank lines
- *   between are fine). GitHub does not show the comment; the checker prepends its text.
+ *   between are fine). GitHub does not show the comment; the checker prepends its text. A block
+ *   whose first line names a file (`// chat-protocol.ts`) is written as that file, so that later
+ *   blocks can import it (`./chat-protocol.js`).
  * - ```js run, ```sh run (also bash/shell/javascript/mjs/cjs): the block claims to run, so it
  *   runs, and must exit 0 within 20 s: a JavaScript block with an `import` statement as main.mjs,
  *   any other as main.cjs; a shell block with `bash -euo pipefail`. Each runs in a scratch folder
@@ -100,8 +102,13 @@ describe('README.md code blocks', () => {
     const dir = join(work.dir, 'ts');
     mkdirSync(dir);
     const files: { name: string; block: Block; offset: number }[] = [];
+    // A type: module folder, so that named .ts blocks are ES modules too.
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
     blocks.filter(isTs).forEach((b, n) => {
-      const name = `block-${String(n + 1).padStart(2, '0')}-line-${b.line}.mts`;
+      // A block whose first line names its file (`// chat-protocol.ts`) is that file: the blocks
+      // after it may import it (`./chat-protocol.js`).
+      const named = /^\/\/ ([\w-]+\.ts)\b/.exec(b.code)?.[1];
+      const name = named ?? `block-${String(n + 1).padStart(2, '0')}-line-${b.line}.mts`;
       const prelude = b.prelude === '' ? '' : `${b.prelude}\n`;
       // `export {}` keeps a block without imports a module (its names do not clash with another's).
       writeFileSync(join(dir, name), `${prelude}${b.code}\nexport {};\n`);
@@ -116,7 +123,7 @@ describe('README.md code blocks', () => {
       .split('\n')
       .filter((l) => l.trim() !== '')
       .map((l) => {
-        const m = /^(block-[^(]+\.mts)\((\d+),(\d+)\): (.*)$/.exec(l);
+        const m = /^([\w.-]+\.m?ts)\((\d+),(\d+)\): (.*)$/.exec(l);
         const f = m === null ? undefined : files.find((x) => x.name === m[1]);
         if (m === null || f === undefined) return l;
         const codeLine = Number(m[2]) - f.offset;
