@@ -21,7 +21,14 @@ const threads = numberArg('--threads');
 const port = process.env['PORT'] !== undefined ? Number(process.env['PORT']) : 8080;
 const host = process.env['HOST'] ?? '127.0.0.1';
 
-const demo = threads === undefined ? await startBroadcastServer({ port, host }) : await startThreadedBroadcast({ port, host, threads });
+const start = threads === undefined ? startBroadcastServer({ port, host }) : startThreadedBroadcast({ port, host, threads });
+const demo = await start.catch((err: NodeJS.ErrnoException) => {
+  // A busy port is the usual first-run problem: say which, and how to choose another, in one line.
+  if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw err;
+  const why = err.code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges this process lacks';
+  console.error(`wschan demo: port ${port} on ${host} ${why} (${err.code}); choose another with PORT=<port> npm start (PORT=0 picks a free one)`);
+  process.exit(1);
+});
 const http = demo.url.replace(/^ws/, 'http');
 const where = threads === undefined ? '' : ` on ${threads} threads`;
 console.log(`wschan broadcast demo${where}: WebSocket ${demo.url}, web page ${http}`);

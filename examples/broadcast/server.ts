@@ -87,7 +87,14 @@ export async function startBroadcastServer(options: BroadcastOptions = {}): Prom
   const server: BroadcastServer = new Server(BROADCAST_OPTIONS);
   setupBroadcast(server, log);
   const http = createPageServer(server);
-  await new Promise<void>((resolve) => http.listen(options.port ?? 8080, options.host ?? '127.0.0.1', resolve));
+  // A listen error (EADDRINUSE...) rejects instead of being an unhandled 'error' event.
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
   const addr = http.address() as AddressInfo;
 
   let seq = 0;

@@ -196,7 +196,11 @@ interface WriteWaiter {
   reject: (e: Error) => void;
 }
 
-let nextId = 1;
+/**
+ * Ids are counted per role, so that a process that is both a server and a client (the demo, a
+ * test, a proxy) numbers its server connections 1, 2, 3... whatever its clients do.
+ */
+const nextId: Record<Role, number> = { server: 1, client: 1 };
 const kConn = Symbol('wschan.conn');
 
 /** A closing connection's node in the deadline list of its closeTimeout (made when it starts closing). */
@@ -213,6 +217,32 @@ class MessageDeadline implements DeadlineNode<MessageDeadline> {
   at = 0;
   constructor(readonly conn: Conn<any>) {}
 }
+/**
+ * Internal (server.ts's broadcast; not exported from the package): the per-subscriber steps of a
+ * publish, kept off Conn's public surface. Plain functions set once in Conn's static block, so a
+ * call costs what a method call did (see bench/RESULTS.md, "Conn internals").
+ */
+export interface ConnInternals {
+  /**
+   * undefined when `conn` does not compress `length` bytes; `null` when it does with context
+   * takeover (it must compress the message itself); otherwise the key of its parameter set,
+   * shared by every connection whose compressed frames are identical.
+   */
+  deflateKeyFor(conn: Conn<any>, length: number): string | null | undefined;
+  /**
+   * Queue a frame that is already encoded (unmasked, server side): a broadcast framed once and
+   * shared by every subscriber. `payloadLength` is what counts against the outbox byte budget.
+   * Publishing never waits: under the policy `wait`, a full outbox drops the frame (counted in
+   * `dropped`), as `drop-newest` does. With a `key` under the policy `conflate`, the frame replaces
+   * the unsent one with the same key (`'conflated'`).
+   */
+  tryWriteFrame(conn: Conn<any>, frame: Buffer, payloadLength: number, key?: string): PublishWriteResult;
+  /** Like `tryWriteFrame` for a payload the connection frames (and compresses) itself. */
+  tryPublish(conn: Conn<any>, data: Buffer, isBinary: boolean, key?: string): PublishWriteResult;
+}
+/** Set in Conn's static block (the only code that can reach its private methods). */
+export let connInternals: ConnInternals;
+
 /**
  * Internal (server.ts): what a socket given `listenEarly` holds in its Conn slot until its
  * Conn exists (listen()'s pending handshake): its data goes to `receive`.
@@ -437,6 +467,11 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       if (slot instanceof Conn) slot.#onSocketError(err);
     };
     this.#flushConn = (conn) => conn.#flush();
+    connInternals = {
+      deflateKeyFor: (conn, length) => conn.#deflateKeyFor(length),
+      tryWriteFrame: (conn, frame, payloadLength, key) => conn.#tryWriteFrame(frame, payloadLength, key),
+      tryPublish: (conn, data, isBinary, key) => conn.#tryPublish(data, isBinary, key),
+    };
     listenEarlyWith = (socket, receiver) => {
       (socket as SlotSocket)[kConn] = receiver;
       socket.on('data', Conn.#onSocketData);
@@ -445,7 +480,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   constructor(init: ConnInit<D>) {
-    this.id = init.id ?? nextId++;
+    this.id = init.id ?? nextId[init.role]++;
     this.role = init.role;
     this.#socket = init.socket;
     this.#opts = init.options;
@@ -531,12 +566,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     const t = this.#qTime[this.#qHead]!;
     return t === 0 ? 0 : performance.now() - t;
   }
-  /**
-   * For a broadcast: undefined when this connection does not compress `length` bytes; `null` when
-   * it does with context takeover (it must compress the message itself); otherwise the key of its
-   * parameter set, shared by every connection whose compressed frames are identical.
-   */
-  deflateKeyFor(length: number): string | null | undefined {
+  /** See `ConnInternals.deflateKeyFor`. */
+  #deflateKeyFor(length: number): string | null | undefined {
     const d = this.#deflate;
     if (d === undefined || length < d.threshold || length === 0) return undefined;
     return d.paramsKey;
@@ -608,14 +639,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     return this.#overflow(payload, op, length, false) as TryWriteResult;
   }
 
-  /**
-   * Queue a frame that is already encoded (unmasked, server side): a broadcast framed once and
-   * shared by every subscriber. `payloadLength` is what counts against the outbox byte budget.
-   * Publishing never waits: under the policy `wait`, a full outbox drops the frame (counted in
-   * `dropped`), as `drop-newest` does. With a `key` under the policy `conflate`, the frame replaces
-   * the unsent one with the same key (`'conflated'`).
-   */
-  tryWriteFrame(frame: Buffer, payloadLength = frame.length, key?: string): PublishWriteResult {
+  /** See `ConnInternals.tryWriteFrame`. */
+  #tryWriteFrame(frame: Buffer, payloadLength: number, key: string | undefined): PublishWriteResult {
     if (this.#state !== 'open') return 'closed';
     if (key !== undefined && this.#opts.overflow === 'conflate') return this.#publishKeyed(frame, F_FRAMED, payloadLength, key);
     if (this.#waiters.length === 0 && this.#fits(payloadLength)) {
@@ -629,8 +654,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     return this.#overflow(frame, F_FRAMED, payloadLength, false) as PublishWriteResult;
   }
 
-  /** Like `tryWriteFrame` for a payload this connection frames (and compresses) itself. */
-  tryPublish(data: Buffer, isBinary: boolean, key?: string): PublishWriteResult {
+  /** See `ConnInternals.tryPublish`. */
+  #tryPublish(data: Buffer, isBinary: boolean, key: string | undefined): PublishWriteResult {
     if (this.#state !== 'open') return 'closed';
     const op = isBinary ? Opcode.Binary : Opcode.Text;
     if (key !== undefined && this.#opts.overflow === 'conflate') return this.#publishKeyed(data, op, data.length, key);

@@ -18,6 +18,7 @@ import { reusePortMissing } from '../server/reuse-port.js';
 import { BusNode, type BusStats } from './bus-node.js';
 import type { BusLimits } from './bus-link.js';
 import { MAIN_PEER, type FromThread, type ThreadData, type ThreadStats, type ToThread } from './thread-types.js';
+import { THREAD_MAIN } from './thread-main-url.js';
 
 export interface ThreadsOptions {
   /** Threads to run. Default: `os.availableParallelism()`. More than 1 needs SO_REUSEPORT. */
@@ -64,7 +65,6 @@ export interface ThreadPublishResult {
   dropped: number;
 }
 
-const THREAD_MAIN = new URL('./thread-main.js', import.meta.url);
 
 interface Slot {
   index: number;

@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Conn, isEarly, leaveEarly, listenEarly, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
+import { Conn, connInternals, isEarly, leaveEarly, listenEarly, type CloseInfo, type ConnHandlers, type ConnOptions, type PublishWriteResult } from '../conn/conn.js';
 import { handshakeRefusedChannel, warnUnhandled } from '../conn/diagnostics.js';
 import { failOpen } from '../conn/report.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
@@ -352,14 +352,16 @@ export class Server<D = undefined> {
     const result: PublishResult = { queued: 0, conflated: 0, dropped: 0, closed: 0 };
     let plain: Buffer | undefined;
     let compressed: Map<string, Buffer> | undefined;
+    // Read once per publish, not once per subscriber (Conn's broadcast internals, see conn.ts).
+    const { deflateKeyFor, tryWriteFrame, tryPublish } = connInternals;
     for (const conn of targets) {
-      const key = conn.deflateKeyFor(payload.length);
+      const key = deflateKeyFor(conn, payload.length);
       let r: PublishWriteResult;
       if (key === undefined) {
         plain ??= encodeFrame(op, payload);
-        r = conn.tryWriteFrame(plain, payload.length, conflateKey);
+        r = tryWriteFrame(conn, plain, payload.length, conflateKey);
       } else if (key === null) {
-        r = conn.tryPublish(payload, isBinary, conflateKey);
+        r = tryPublish(conn, payload, isBinary, conflateKey);
       } else {
         compressed ??= new Map();
         let frame = compressed.get(key);
@@ -367,7 +369,7 @@ export class Server<D = undefined> {
           frame = encodeFrame(op, compressShared(payload, this.#deflateParams.get(key)!, this.#deflate!), { rsv1: true });
           compressed.set(key, frame);
         }
-        r = conn.tryWriteFrame(frame, payload.length, conflateKey);
+        r = tryWriteFrame(conn, frame, payload.length, conflateKey);
       }
       if (r === 'queued') result.queued++;
       else if (r === 'conflated') result.conflated++;

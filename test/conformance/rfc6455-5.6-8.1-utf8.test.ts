@@ -9,7 +9,8 @@
  * (Autobahn 6.4.*). A sequence cut short by the end of the message fails at the end (6.6.*, 6.14.*).
  */
 import { describe, expect, it } from 'vitest';
-import { CloseCode, ErrorCode, Opcode, isUtf8Reference } from '../../src/protocol/index.js';
+import { CloseCode, ErrorCode, Opcode } from '../../src/protocol/index.js';
+import { isUtf8Reference } from '../../src/protocol/utf8.js';
 import {
   AUTOBAHN_UTF8,
   KEY,

@@ -8,6 +8,7 @@
  * peer receives exactly `delivered` data frames.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { connInternals } from '../../src/conn/conn.js';
 import { Opcode, encodeFrame } from '../../src/protocol/index.js';
 import { blockWriter, blocked, destroyAll, open, sleep, turn, waitUntil, type Setup } from './helpers.js';
 
@@ -33,11 +34,11 @@ describe("overflow 'conflate'", () => {
   it('a keyed message replaces the unsent one with the same key, in place: the outbox does not grow', async () => {
     const s = await blocked({ overflow: 'conflate' });
     const { conn } = s;
-    expect(conn.tryWriteFrame(frame('A1'), 2, 'A')).toBe('queued');
-    expect(conn.tryWriteFrame(frame('B1'), 2, 'B')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('A1'), 2, 'A')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('B1'), 2, 'B')).toBe('queued');
     for (let i = 2; i <= 50; i++) {
-      expect(conn.tryWriteFrame(frame(`A${i}`), 2 + String(i).length - 1, 'A')).toBe('conflated');
-      expect(conn.tryWriteFrame(frame(`B${i}`), 2 + String(i).length - 1, 'B')).toBe('conflated');
+      expect(connInternals.tryWriteFrame(conn, frame(`A${i}`), 2 + String(i).length - 1, 'A')).toBe('conflated');
+      expect(connInternals.tryWriteFrame(conn, frame(`B${i}`), 2 + String(i).length - 1, 'B')).toBe('conflated');
     }
     expect(conn.queuedFrames).toBe(2);
     expect(conn.conflated).toBe(98);
@@ -52,12 +53,12 @@ describe("overflow 'conflate'", () => {
   it('keeps the byte count right when the replacement is larger or smaller', async () => {
     const s = await blocked({ overflow: 'conflate' });
     const { conn } = s;
-    conn.tryWriteFrame(frame('x'.repeat(10)), 10, 'k');
+    connInternals.tryWriteFrame(conn, frame('x'.repeat(10)), 10, 'k');
     conn.tryWrite('other');
     expect(conn.queuedBytes).toBe(15);
-    expect(conn.tryWriteFrame(frame('y'.repeat(30)), 30, 'k')).toBe('conflated');
+    expect(connInternals.tryWriteFrame(conn, frame('y'.repeat(30)), 30, 'k')).toBe('conflated');
     expect(conn.queuedBytes).toBe(35);
-    expect(conn.tryWriteFrame(frame('z'), 1, 'k')).toBe('conflated');
+    expect(connInternals.tryWriteFrame(conn, frame('z'), 1, 'k')).toBe('conflated');
     expect(conn.queuedBytes).toBe(6);
     await drain(s);
     expect(texts(s)).toEqual(['z', 'other']);
@@ -66,9 +67,9 @@ describe("overflow 'conflate'", () => {
   it('a payload it frames itself (tryPublish) conflates the same way', async () => {
     const s = await blocked({ overflow: 'conflate' });
     const { conn } = s;
-    expect(conn.tryPublish(Buffer.from('p1'), false, 'p')).toBe('queued');
-    expect(conn.tryWriteFrame(frame('p2'), 2, 'p')).toBe('conflated');
-    expect(conn.tryPublish(Buffer.from('p3'), false, 'p')).toBe('conflated');
+    expect(connInternals.tryPublish(conn, Buffer.from('p1'), false, 'p')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('p2'), 2, 'p')).toBe('conflated');
+    expect(connInternals.tryPublish(conn, Buffer.from('p3'), false, 'p')).toBe('conflated');
     await drain(s);
     expect(texts(s)).toEqual(['p3']);
   });
@@ -76,20 +77,20 @@ describe("overflow 'conflate'", () => {
   it('a full outbox with no entry of the same key drops the oldest, keyed or not', async () => {
     const s = await blocked({ overflow: 'conflate', maxQueuedFrames: 3 });
     const { conn } = s;
-    expect(conn.tryWriteFrame(frame('a'), 1, 'a')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('a'), 1, 'a')).toBe('queued');
     expect(conn.tryWrite('plain1')).toBe('queued');
-    expect(conn.tryWriteFrame(frame('b'), 1, 'b')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('b'), 1, 'b')).toBe('queued');
     // Full: a new key evicts the oldest ('a').
-    expect(conn.tryWriteFrame(frame('c'), 1, 'c')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('c'), 1, 'c')).toBe('queued');
     expect(conn.dropped).toBe(1);
     // 'a' was evicted: a new 'a' is a new message, not a replacement, and evicts 'plain1'.
-    expect(conn.tryWriteFrame(frame('a2'), 2, 'a')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('a2'), 2, 'a')).toBe('queued');
     expect(conn.dropped).toBe(2);
     // No key: as drop-oldest (evicts 'b'); write() resolves queued.
     await expect(conn.write('plain2')).resolves.toBe('queued');
     expect(conn.dropped).toBe(3);
     // 'c' is still queued: replaced, no eviction.
-    expect(conn.tryWriteFrame(frame('c2'), 2, 'c')).toBe('conflated');
+    expect(connInternals.tryWriteFrame(conn, frame('c2'), 2, 'c')).toBe('conflated');
     expect(conn.queuedFrames).toBe(3);
     await drain(s);
     expect(texts(s)).toEqual(['c2', 'a2', 'plain2']);
@@ -100,14 +101,14 @@ describe("overflow 'conflate'", () => {
     const s = await blocked({ overflow: 'conflate', maxQueuedBytes: 20 });
     const { conn } = s;
     conn.tryWrite('o'.repeat(10));
-    conn.tryWriteFrame(frame('k'.repeat(5)), 5, 'k');
+    connInternals.tryWriteFrame(conn, frame('k'.repeat(5)), 5, 'k');
     // 15 - 5 + 12 = 22 > 20: no replacement. The full outbox drops the oldest ('o'), then has room.
-    expect(conn.tryWriteFrame(frame('K'.repeat(12)), 12, 'k')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('K'.repeat(12)), 12, 'k')).toBe('queued');
     expect(conn.conflated).toBe(0);
     expect(conn.dropped).toBe(1);
     expect(conn.queuedBytes).toBe(17);
     // The newest entry of the key is the one a later message replaces.
-    expect(conn.tryWriteFrame(frame('L'), 1, 'k')).toBe('conflated');
+    expect(connInternals.tryWriteFrame(conn, frame('L'), 1, 'k')).toBe('conflated');
     await drain(s);
     expect(texts(s)).toEqual(['k'.repeat(5), 'L']);
   });
@@ -115,10 +116,10 @@ describe("overflow 'conflate'", () => {
   it('keys are forgotten once their message is written: the next one is queued, not conflated', async () => {
     const s = await open({ options: { overflow: 'conflate' } });
     const { conn } = s;
-    expect(conn.tryWriteFrame(frame('t1'), 2, 't')).toBe('queued');
-    expect(conn.tryWriteFrame(frame('t2'), 2, 't')).toBe('conflated'); // same turn: not written yet
+    expect(connInternals.tryWriteFrame(conn, frame('t1'), 2, 't')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('t2'), 2, 't')).toBe('conflated'); // same turn: not written yet
     await turn();
-    expect(conn.tryWriteFrame(frame('t3'), 2, 't')).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame('t3'), 2, 't')).toBe('queued');
     await s.peer.waitFrames(2);
     expect(texts(s)).toEqual(['t2', 't3']);
     expect(conn.delivered).toBe(2);
@@ -128,8 +129,8 @@ describe("overflow 'conflate'", () => {
   it('under the other policies a key is ignored: every message takes its own place', async () => {
     for (const overflow of ['drop-oldest', 'drop-newest', 'close', 'wait'] as const) {
       const s = await blocked({ overflow });
-      expect(s.conn.tryWriteFrame(frame('v1'), 2, 'k')).toBe('queued');
-      expect(s.conn.tryWriteFrame(frame('v2'), 2, 'k')).toBe('queued');
+      expect(connInternals.tryWriteFrame(s.conn, frame('v1'), 2, 'k')).toBe('queued');
+      expect(connInternals.tryWriteFrame(s.conn, frame('v2'), 2, 'k')).toBe('queued');
       expect(s.conn.queuedFrames).toBe(2);
       expect(s.conn.conflated).toBe(0);
       await drain(s);
@@ -142,7 +143,7 @@ describe("overflow 'conflate'", () => {
     const { conn, peer } = s;
     for (let i = 0; i < 5; i++) {
       expect(conn.ping(`p${i}`)).toBe(true);
-      conn.tryWriteFrame(frame(`k${i}`), 2, 'k');
+      connInternals.tryWriteFrame(conn, frame(`k${i}`), 2, 'k');
       conn.tryWrite(`n${i}`);
     }
     await drain(s);
@@ -162,7 +163,7 @@ describe("overflow 'conflate'", () => {
       await blockWriter(conn, 256 * 1024);
       for (let i = 0; i < 200; i++) {
         const k = keys[i % 3]!;
-        const r = conn.tryWriteFrame(frame(`${k}:${round}:${i}`), 8, k);
+        const r = connInternals.tryWriteFrame(conn, frame(`${k}:${round}:${i}`), 8, k);
         expect(r === 'queued' || r === 'conflated').toBe(true);
         offered++;
         if (i % 7 === 0) {
@@ -221,7 +222,7 @@ describe("'conflate' and 'drop-oldest' beside a naive model", () => {
     const s = await blocked({ overflow: 'conflate', maxQueuedFrames: 8 });
     const { conn } = s;
     for (const [key, text] of ops) {
-      const r = key === undefined ? conn.tryWrite(text) : conn.tryWriteFrame(frame(text), text.length, key);
+      const r = key === undefined ? conn.tryWrite(text) : connInternals.tryWriteFrame(conn, frame(text), text.length, key);
       expect(r === 'queued' || r === 'conflated').toBe(true);
     }
     const m = model(ops, 8);

@@ -7,7 +7,7 @@
  * disappears silently: it is written, or the promise rejects, or CloseInfo.unsent counts it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Conn } from '../../src/conn/conn.js';
+import { connInternals, type Conn } from '../../src/conn/conn.js';
 import { ConnectionError, ErrorCode, Opcode, encodeFrame } from '../../src/protocol/index.js';
 import {
   blocked,
@@ -271,8 +271,8 @@ describe('broadcast frames', () => {
     const s = await blocked({ maxQueuedFrames: 1 });
     const { conn, peer } = s;
     const frame = encodeFrame(Opcode.Text, Buffer.from('news'));
-    expect(conn.tryWriteFrame(frame, 4)).toBe('queued');
-    expect(conn.tryWriteFrame(frame, 4)).toBe('dropped');
+    expect(connInternals.tryWriteFrame(conn, frame, 4)).toBe('queued');
+    expect(connInternals.tryWriteFrame(conn, frame, 4)).toBe('dropped');
     expect(conn.dropped).toBe(1);
     expect(conn.waitingWrites).toBe(0);
     peer.resume();

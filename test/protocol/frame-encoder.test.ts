@@ -1,6 +1,7 @@
 /** Frame encoding (RFC 6455 §5.2): header sizes, minimal lengths, masking, and writes into a slab. */
 import { describe, expect, it } from 'vitest';
-import { Opcode, applyMaskNaive, encodeFrame, frameHeaderSize, writeFrame, writeFrameHeader } from '../../src/protocol/index.js';
+import { Opcode, encodeFrame, frameHeaderSize, writeFrame, writeFrameHeader } from '../../src/protocol/index.js';
+import { applyMaskNaive } from '../../src/protocol/mask.js';
 import { KEY, Rng, expectChunkInvariant, feed, frameEvent, hex, makeParser, randomChunks, toHex } from './helpers.js';
 
 function header(opcode: number, fin: boolean, rsv1: boolean, length: number, maskKey?: number): string {

@@ -16,8 +16,8 @@ import {
   type FrameParserOptions,
   type ParseEvent,
   type Role,
-  isUtf8Reference,
 } from '../../src/protocol/index.js';
+import { isUtf8Reference } from '../../src/protocol/utf8.js';
 
 // ---------------------------------------------------------------------------------------------
 // Hex

@@ -4,10 +4,9 @@ import {
   FixedMaskKey,
   RandomMaskKeys,
   applyMask,
-  applyMaskNaive,
-  defaultMaskKeys,
   readMaskKey,
 } from '../../src/protocol/index.js';
+import { applyMaskNaive, defaultMaskKeys } from '../../src/protocol/mask.js';
 import { KEY, Rng, hex, toHex } from './helpers.js';
 
 describe('RFC 6455 §5.3 client-to-server masking', () => {

@@ -3,7 +3,8 @@
  * `isUtf8Reference` (the WHATWG decoder) must agree on every input.
  */
 import { describe, expect, it } from 'vitest';
-import { Utf8Validator, isUtf8, isUtf8Reference } from '../../src/protocol/index.js';
+import { Utf8Validator } from '../../src/protocol/index.js';
+import { isUtf8, isUtf8Reference } from '../../src/protocol/utf8.js';
 import { AUTOBAHN_UTF8, Rng, byteChunks, firstInvalidByte, randomChunks, toHex } from './helpers.js';
 
 /** Feed the validator piece by piece; false as soon as a piece is refused, else !incomplete. */

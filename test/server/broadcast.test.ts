@@ -2,7 +2,8 @@
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { Conn, WebSocketError } from '../../src/index.js';
+import { connInternals } from '../../src/conn/conn.js';
+import { WebSocketError } from '../../src/index.js';
 import { Opcode } from '../../src/protocol/constants.js';
 import { RawClient, closeAll, guardProcess, parseResponse, rawHandshake, startServer, upgradeRequest, waitUntil } from '../helpers/net.js';
 
@@ -48,11 +49,11 @@ describe('server.broadcast()', () => {
     const { server, port } = await startServer();
     await rawClients(port, 4);
     await waitUntil(() => server.clientCount === 4, 2000, 'four connections');
-    const spy = vi.spyOn(Conn.prototype, 'tryWriteFrame');
+    const spy = vi.spyOn(connInternals, 'tryWriteFrame');
     server.broadcast(Buffer.from([1, 2, 3]));
     expect(spy).toHaveBeenCalledTimes(4);
-    const frame = spy.mock.calls[0]![0];
-    for (const call of spy.mock.calls) expect(call[0]).toBe(frame);
+    const frame = spy.mock.calls[0]![1];
+    for (const call of spy.mock.calls) expect(call[1]).toBe(frame);
     expect([...frame]).toEqual([0x82, 0x03, 1, 2, 3]);
   });
 
@@ -125,12 +126,12 @@ describe('server.broadcast()', () => {
     const { server, port } = await startServer({ deflate: { threshold: 0, serverNoContextTakeover: true } });
     const clients = await rawClients(port, 3, { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
     await waitUntil(() => server.clientCount === 3, 2000, 'three connections');
-    const spy = vi.spyOn(Conn.prototype, 'tryWriteFrame');
+    const spy = vi.spyOn(connInternals, 'tryWriteFrame');
     const text = 'hello hello hello hello hello';
     server.broadcast(text);
     expect(spy).toHaveBeenCalledTimes(3);
-    const frame = spy.mock.calls[0]![0];
-    for (const call of spy.mock.calls) expect(call[0]).toBe(frame);
+    const frame = spy.mock.calls[0]![1];
+    for (const call of spy.mock.calls) expect(call[1]).toBe(frame);
     await waitUntil(() => clients.every((c) => c.frames().length === 1), 2000, 'the frame');
     const f = clients[0]!.frames()[0]!;
     expect(f.rsv1).toBe(true);
@@ -148,7 +149,7 @@ describe('server.broadcast()', () => {
     });
     await Promise.all(sockets.map((w) => new Promise((r) => w.on('open', r))));
     await waitUntil(() => server.clientCount === 2, 2000, 'two connections');
-    const spy = vi.spyOn(Conn.prototype, 'tryPublish');
+    const spy = vi.spyOn(connInternals, 'tryPublish');
     for (let i = 0; i < 20; i++) server.broadcast(`{"seq":${i},"body":"the same words again and again"}`);
     expect(spy).toHaveBeenCalledTimes(40);
     await waitUntil(() => got.every((b) => b.length === 20), 3000, '20 messages each');
@@ -175,11 +176,11 @@ describe('server.broadcast()', () => {
     small.on('message', (d) => smallGot.push(d.toString()));
     await new Promise((r) => small.on('open', r));
     await waitUntil(() => server.clientCount === 5, 2000, 'five connections');
-    const spy = vi.spyOn(Conn.prototype, 'tryWriteFrame');
+    const spy = vi.spyOn(connInternals, 'tryWriteFrame');
     const text = 'abc abc abc abc abc abc abc abc';
     server.broadcast(text);
     expect(spy).toHaveBeenCalledTimes(5);
-    const distinct = new Set(spy.mock.calls.map((c) => c[0]));
+    const distinct = new Set(spy.mock.calls.map((c) => c[1]));
     expect(distinct.size).toBe(3); // plain, window 15, window 10
     await waitUntil(() => [...plain, ...deflate].every((c) => c.frames().length === 1) && smallGot.length === 1, 2000, 'every frame');
     for (const c of plain) expect([c.frames()[0]!.rsv1, c.frames()[0]!.payload.toString()]).toEqual([false, text]);

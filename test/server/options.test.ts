@@ -1,6 +1,7 @@
 /** Server options are validated by their TypeBox schema: defaults filled in, bad input named by path. */
 import { describe, expect, it } from 'vitest';
-import { OptionsError, Server, defaultConnOptions } from '../../src/index.js';
+import { defaultConnOptions } from '../../src/conn/conn.js';
+import { OptionsError, Server } from '../../src/index.js';
 
 function optionsError(fn: () => unknown): OptionsError {
   try {

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { duplexPair } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { connInternals } from '../../src/conn/conn.js';
 import { Conn, ErrorCode, Server, WebSocketError, connect, type ServerOptionsInput } from '../../src/index.js';
 import { Opcode } from '../../src/protocol/constants.js';
 import { TopicRegistry } from '../../src/server/topics.js';
@@ -139,13 +140,13 @@ describe('server.publish()', () => {
   it('frames the message once: every subscriber is handed the same Buffer', async () => {
     const { server, port } = await tickServer();
     for (let i = 1; i <= 5; i++) await rawSubscriber(port, server, i);
-    const spy = vi.spyOn(Conn.prototype, 'tryWriteFrame');
+    const spy = vi.spyOn(connInternals, 'tryWriteFrame');
     server.publish('ticks', Buffer.from([1, 2, 3]), { key: 'k' });
     expect(spy).toHaveBeenCalledTimes(5);
-    const frame = spy.mock.calls[0]![0];
+    const frame = spy.mock.calls[0]![1];
     for (const call of spy.mock.calls) {
-      expect(call[0]).toBe(frame);
-      expect(call[2]).toBe('k');
+      expect(call[1]).toBe(frame);
+      expect(call[3]).toBe('k');
     }
     expect([...frame]).toEqual([0x82, 0x03, 1, 2, 3]);
   });
