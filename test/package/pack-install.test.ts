@@ -84,7 +84,10 @@ describe('npm pack of a clean checkout', () => {
     // Both builds hold the same modules.
     const esm = paths.filter((p) => p.startsWith('dist/esm/')).map((p) => p.slice('dist/esm/'.length)).sort();
     const cjs = paths.filter((p) => p.startsWith('dist/cjs/') && p !== 'dist/cjs/package.json').map((p) => p.slice('dist/cjs/'.length)).sort();
-    expect(cjs).toEqual(esm);
+    // The thread entry point runs as an ES module in both builds (src/scale/thread-main-url.ts).
+    const threadMain = ['scale/thread-main.d.ts', 'scale/thread-main.js'];
+    expect(esm).toEqual(expect.arrayContaining(threadMain));
+    expect(cjs).toEqual(esm.filter((p) => !threadMain.includes(p)));
     expect(esm).toContain('index.js');
     expect(esm).toContain('protocol/index.d.ts');
   });
@@ -93,13 +96,13 @@ describe('npm pack of a clean checkout', () => {
 const script = (kind: 'esm' | 'cjs'): string => {
   const load =
     kind === 'esm'
-      ? `import { Server, connect, WebSocketError } from 'wschan';
+      ? `import { Server, connect, WebSocketError, serveThreads } from 'wschan';
 import { FrameParser, ParseStatus, Opcode, encodeFrame } from 'wschan/protocol';
 import { RedisAdapter } from 'wschan/redis';
 import { fileURLToPath } from 'node:url';
 const resolved = ['wschan', 'wschan/protocol', 'wschan/redis'].map((s) => fileURLToPath(import.meta.resolve(s)));
 await main();`
-      : `const { Server, connect, WebSocketError } = require('wschan');
+      : `const { Server, connect, WebSocketError, serveThreads } = require('wschan');
 const { FrameParser, ParseStatus, Opcode, encodeFrame } = require('wschan/protocol');
 const { RedisAdapter } = require('wschan/redis');
 const resolved = ['wschan', 'wschan/protocol', 'wschan/redis'].map((s) => require.resolve(s));
@@ -117,7 +120,14 @@ async function main() {
   const parser = new FrameParser({ role: 'client', maxFrameSize: 1024, maxMessageSize: 1024, allowRsv1: false });
   parser.push(encodeFrame(Opcode.Text, Buffer.from('sans-I/O')));
   const status = parser.advance();
-  console.log(JSON.stringify({ echoed, parsed: status === ParseStatus.Frame ? parser.payload.toString() : status, errorClass: new WebSocketError('WS_ERR_X', 'x') instanceof Error, redis: typeof RedisAdapter, resolved }));
+  // serveThreads starts its thread from the installed package (one thread runs on every Node).
+  const threaded = await serveThreads(new URL('./thread-app.mjs', 'file://' + process.cwd() + '/'), { threads: 1, port: 0, host: '127.0.0.1' });
+  const tconn = await connect('ws://127.0.0.1:' + threaded.port + '/');
+  await tconn.write('x');
+  let fromThread;
+  for await (const m of tconn) { fromThread = m.data.toString(); break; }
+  await threaded.close();
+  console.log(JSON.stringify({ echoed, fromThread, parsed: status === ParseStatus.Frame ? parser.payload.toString() : status, errorClass: new WebSocketError('WS_ERR_X', 'x') instanceof Error, redis: typeof RedisAdapter, resolved }));
 }
 `;
 };
@@ -127,9 +137,11 @@ describe('the installed package runs', () => {
     it(`${kind === 'esm' ? "import from 'wschan'" : "require('wschan')"}: a server and a client exchange a message; wschan/protocol parses a frame`, async () => {
       const file = join(app, kind === 'esm' ? 'main.mjs' : 'main.cjs');
       writeFileSync(file, script(kind));
+      writeFileSync(join(app, 'thread-app.mjs'), "export default (server, thread) => { server.handleData((conn, data) => conn.write('thread ' + thread.index + ': ' + data)); };\n");
       const r = await mustRun(process.execPath, [file], { cwd: app, timeoutMs: 20_000 });
-      const out = JSON.parse(r.stdout.trim()) as { echoed: string; parsed: string; errorClass: boolean; redis: string; resolved: string[] };
+      const out = JSON.parse(r.stdout.trim()) as { echoed: string; fromThread: string; parsed: string; errorClass: boolean; redis: string; resolved: string[] };
       expect(out.echoed).toBe(`hello from ${kind}`);
+      expect(out.fromThread).toBe('thread 0: x');
       expect(out.parsed).toBe('sans-I/O');
       expect(out.errorClass).toBe(true);
       expect(out.redis).toBe('function'); // loads without the optional peer `redis` installed
