@@ -46,6 +46,11 @@ export interface DeflateOptions {
  *   took 84 µs and gave 157 bytes (2.5x the CPU for 16% fewer bytes).
  * - memLevel 8 (zlib's default): a 128 KiB hash table; with a 15-bit window a dedicated
  *   connection measured ~232 KiB RSS for its compressor and inflater, a shared-mode one ~50 KiB.
+ * - mode 'shared': what a server with many connections wants. bench/deflate-modes.mjs at 10,000
+ *   connections of 1 KiB JSON chat messages: 'dedicated' costs ~240 KiB per connection more than
+ *   no compression, 'shared' ~25 KiB (its inflater), for 25% more bytes on the wire (0.42 of
+ *   the original against 0.33); smaller windows in 'dedicated' still cost ~95 KiB and compress
+ *   worse than 'shared' at 9 bits. Figures: bench/RESULTS.md, *deflate-modes*.
  */
 export const defaultDeflateOptions: DeflateOptions = {
   serverNoContextTakeover: false,
@@ -55,7 +60,7 @@ export const defaultDeflateOptions: DeflateOptions = {
   threshold: 1024,
   level: 1,
   memLevel: 8,
-  mode: 'dedicated',
+  mode: 'shared',
 };
 
 /** The negotiated parameters (RFC 7692 §7.1), the same in both roles. */

@@ -25,8 +25,10 @@ export const DeflateOptionsSchema = Type.Object(
     level: Type.Integer({ minimum: 0, maximum: 9, default: 1, description: 'zlib level (1: fastest; 9: smallest)' }),
     memLevel: Type.Integer({ minimum: 1, maximum: 9, default: 8, description: 'zlib memLevel (memory per compressor)' }),
     mode: Type.Union([Type.Literal('dedicated'), Type.Literal('shared')], {
-      default: 'dedicated',
-      description: "'dedicated': a sliding window per connection; 'shared': no context takeover, one compressor for all",
+      default: 'shared',
+      // 'shared' by default: at 10,000 connections a third of the memory of 'dedicated' for 25% more
+      // bytes on the wire (bench/deflate-modes.mjs, bench/RESULTS.md).
+      description: "Server only. 'shared': no context takeover, one compressor per thread; 'dedicated': a sliding window per connection (see *Compression*)",
     }),
   },
   { additionalProperties: false },

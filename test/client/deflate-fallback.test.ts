@@ -61,7 +61,8 @@ describe('a fallback offer without server_max_window_bits', () => {
   it('negotiates compression with a server that declines server_max_window_bits', async () => {
     const s = await serverWithoutServerMaxWindowBits();
     const conn = await connect(s.url, { deflate: { serverMaxWindowBits: 10, threshold: 0 } });
-    expect(conn.extensions).toBe('permessage-deflate');
+    // server_no_context_takeover: the server's default mode, 'shared'
+    expect(conn.extensions).toBe('permessage-deflate; server_no_context_takeover');
     await conn.write(big);
     for await (const m of conn) {
       expect(m.data.toString()).toBe(big);
@@ -80,7 +81,7 @@ describe('a fallback offer without server_max_window_bits', () => {
   it('a server that supports the parameter takes the first offer', async () => {
     const { url } = await startServer({ deflate: true });
     const conn = await connect(url, { deflate: { serverMaxWindowBits: 10 } });
-    expect(conn.extensions).toBe('permessage-deflate; server_max_window_bits=10');
+    expect(conn.extensions).toBe('permessage-deflate; server_no_context_takeover; server_max_window_bits=10');
     await conn.close();
   });
 

@@ -8,7 +8,7 @@ afterEach(closeAll);
 
 const json = (i: number): string => JSON.stringify({ id: i, event: 'tick', payload: 'the same text in every message, again and again' });
 
-async function echo(deflate: object) {
+async function echo(deflate: object | boolean) {
   let serverConn: Conn<undefined> | undefined;
   const rsv1: boolean[] = [];
   const s = await startServer({ deflate }, (srv) => {
@@ -34,14 +34,21 @@ async function roundTrip(conn: Conn<undefined>, n: number): Promise<number> {
 }
 
 describe('wschan client <-> wschan server with permessage-deflate', () => {
-  it('negotiates with defaults on both sides and compresses over many messages (context takeover)', async () => {
-    const s = await echo({ threshold: 0 });
+  it("mode 'dedicated' and client defaults: context takeover both ways, compresses over many messages", async () => {
+    const s = await echo({ threshold: 0, mode: 'dedicated' });
     const conn = await connect(s.url, { deflate: { threshold: 0 } });
     expect(conn.extensions).toBe('permessage-deflate');
     const payload = await roundTrip(conn, 300);
     expect(s.rsv1.every(Boolean)).toBe(true);
     expect(conn.bytesOut).toBeLessThan(payload / 4);
     expect(conn.bytesIn).toBeLessThan(payload / 4);
+    await conn.close();
+  });
+
+  it("deflate: true defaults to mode 'shared' (bench/deflate-modes.mjs: a third of the memory per connection)", async () => {
+    const s = await echo(true);
+    const conn = await connect(s.url, { deflate: true });
+    expect(conn.extensions).toBe('permessage-deflate; server_no_context_takeover');
     await conn.close();
   });
 

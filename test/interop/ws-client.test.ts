@@ -180,10 +180,10 @@ describe('ws client -> wschan server, permessage-deflate', () => {
     w.ws.close();
   });
 
-  it('keeps context takeover over many messages in both directions ({ threshold: 0 })', async () => {
+  it("keeps context takeover over many messages in both directions ({ threshold: 0, mode: 'dedicated' })", async () => {
     let conn: Conn<undefined> | undefined;
     const rsv1: boolean[] = [];
-    const { url } = await startServer({ deflate: { threshold: 0 } }, (s) => {
+    const { url } = await startServer({ deflate: { threshold: 0, mode: 'dedicated' } }, (s) => {
       s.handleOpen((c) => void (conn = c));
       s.handleFrame((_c, f) => void rsv1.push(f.rsv1));
       s.handleData((c, d, b) => c.write(Buffer.from(d), b));
@@ -212,7 +212,7 @@ describe('ws client -> wschan server, permessage-deflate', () => {
     const sizes: Record<string, number> = {};
     for (const nct of [false, true]) {
       let conn: Conn<undefined> | undefined;
-      const { url } = await startServer({ deflate: { threshold: 0, serverNoContextTakeover: nct } }, (s) => {
+      const { url } = await startServer({ deflate: { threshold: 0, mode: 'dedicated', serverNoContextTakeover: nct } }, (s) => {
         s.handleOpen((c) => void (conn = c));
         s.handleData((c, d, b) => c.write(Buffer.from(d), b));
       });
@@ -238,7 +238,8 @@ describe('ws client -> wschan server, permessage-deflate', () => {
     });
     const w = await WsPeer.connect(url, { perMessageDeflate: { threshold: 0, clientNoContextTakeover: true } });
     await waitUntil(() => conn !== undefined, 1000, 'handleOpen');
-    expect(conn!.extensions).toBe('permessage-deflate; client_no_context_takeover');
+    // server_no_context_takeover: the server's default mode, 'shared'
+    expect(conn!.extensions).toBe('permessage-deflate; server_no_context_takeover; client_no_context_takeover');
     expect(wsParams(w)['client_no_context_takeover']).toBe(true);
     for (let i = 0; i < 50; i++) await w.send(json(i));
     for (let i = 0; i < 50; i++) expect((await w.next()).data.toString()).toBe(json(i));

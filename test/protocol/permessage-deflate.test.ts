@@ -17,7 +17,9 @@ import {
 import type { DeflateOptions, DeflateParams } from '../../src/protocol/permessage-deflate.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
-const opts = (over: Partial<DeflateOptions> = {}): DeflateOptions => ({ ...defaultDeflateOptions, ...over });
+// The negotiation tests below are written for 'dedicated' mode (context takeover unless asked);
+// the default, 'shared', always adds server_no_context_takeover (its own test below).
+const opts = (over: Partial<DeflateOptions> = {}): DeflateOptions => ({ ...defaultDeflateOptions, mode: 'dedicated', ...over });
 const params = (s: boolean, c: boolean, sb: number, cb: number): DeflateParams => ({
   serverNoContextTakeover: s,
   clientNoContextTakeover: c,
@@ -240,6 +242,15 @@ describe('RFC 7692 §7.1 server: negotiating an offer', () => {
       }
     });
   }
+});
+
+describe('the default mode', () => {
+  it("is 'shared': the server always answers server_no_context_takeover (§7.1.1.1)", () => {
+    expect(defaultDeflateOptions.mode).toBe('shared');
+    const result = negotiateDeflateServer(parseExtensions('permessage-deflate; client_max_window_bits'), defaultDeflateOptions);
+    expect(formatExtensions([result!.response])).toBe('permessage-deflate; server_no_context_takeover');
+    expect(result!.params).toEqual({ serverNoContextTakeover: true, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 });
+  });
 });
 
 describe('RFC 7692 §7.1 client: the offer', () => {

@@ -140,7 +140,7 @@ describe('server.broadcast()', () => {
   });
 
   it('with context takeover, each connection compresses for itself and ws clients decode it', async () => {
-    const { server, url } = await startServer({ deflate: { threshold: 0 } });
+    const { server, url } = await startServer({ deflate: { threshold: 0, mode: 'dedicated' } });
     const got: string[][] = [[], []];
     const sockets = got.map((box) => {
       const w = new WebSocket(url, { perMessageDeflate: true });
