@@ -24,7 +24,8 @@ import { Chat, ajvHandler, chatMessage, handHandler, installTyped } from './peer
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
-const REPS = Number(argv[argv.indexOf('--reps') + 1] || (QUICK ? 3 : 5));
+const REPS = argv.includes('--reps') ? Number(argv[argv.indexOf('--reps') + 1]) : QUICK ? 3 : 5;
+if (!(Number.isInteger(REPS) && REPS >= 1)) throw new Error('--reps N: a positive integer');
 // --profile <variant>: run that server once under --cpu-prof (bench/results/prof/) and stop.
 const PROFILE = argv.includes('--profile') ? argv[argv.indexOf('--profile') + 1] : undefined;
 const PIN = os.cpus().length >= 2 && spawnSync('taskset', ['--version']).status === 0;

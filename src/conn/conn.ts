@@ -309,6 +309,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   readonly extensions: string | undefined;
   /** Your per-connection context. */
   data: D;
+  /**
+   * @internal A slot for `wschan/typed`: the connection's typed view, set once by the endpoint
+   * that dispatches its messages (one field read per message instead of a WeakMap lookup).
+   * Not public: what it holds may change.
+   */
+  typedView: unknown = undefined;
   /** Resolves once, when the connection has closed, with how it closed. */
   get closed(): Promise<CloseInfo> {
     // Made on first use: most connections of a server are never awaited this way.

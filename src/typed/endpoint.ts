@@ -160,10 +160,16 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
 
   /** The typed view of a connection of this endpoint (made once per connection). */
   conn(raw: Conn<D>): TypedConn<Sd, D> {
+    // The hot path: the view kept in the connection's slot by this endpoint (one field read).
+    const v = raw.typedView;
+    if (v instanceof TypedConn && v.ctx === this) return v as TypedConn<Sd, D>;
     let c = this.#conns.get(raw);
     if (c === undefined) {
       c = new TypedConn<Sd, D>(raw, this);
       this.#conns.set(raw, c);
+      // The first endpoint to see a connection takes the slot; another endpoint (rare: two typed
+      // views of one connection) keeps finding its own view in its WeakMap.
+      if (v === undefined) raw.typedView = c;
     }
     return c;
   }
@@ -293,7 +299,7 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
 
   /** A reply (`re`) to one of our requests: resolve it, or reject it with what was wrong. Never answered back. */
   #reply(raw: Conn<D>, t: string, re: unknown, d: unknown): undefined {
-    const tc = this.#conns.get(raw);
+    const tc = raw.typedView instanceof TypedConn && raw.typedView.ctx === this ? raw.typedView : this.#conns.get(raw);
     const p = tc?.takeRequest(re);
     if (p === undefined) {
       this.#strayReplies++;
