@@ -17,14 +17,17 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Server } from '../dist/src/index.js';
+import { Conn, Server } from '../dist/src/index.js';
+import { defaultConnOptions } from '../dist/src/conn/conn.js';
+import { PassThrough } from 'node:stream';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Chat, ajvHandler, chatMessage, handHandler, installTyped } from './peers/typed-handlers.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
-const REPS = Number(argv[argv.indexOf('--reps') + 1] || (QUICK ? 3 : 5));
+const REPS = argv.includes('--reps') ? Number(argv[argv.indexOf('--reps') + 1]) : QUICK ? 3 : 5;
+if (!(Number.isInteger(REPS) && REPS >= 1)) throw new Error('--reps N: a positive integer');
 // --profile <variant>: run that server once under --cpu-prof (bench/results/prof/) and stop.
 const PROFILE = argv.includes('--profile') ? argv[argv.indexOf('--profile') + 1] : undefined;
 const PIN = os.cpus().length >= 2 && spawnSync('taskset', ['--version']).status === 0;
@@ -40,7 +43,9 @@ const ROUNDS = QUICK ? 200 : 600; // × 1,000 messages per measurement
 function inProcessVariants() {
   const typedServer = new Server();
   const typed = installTyped(typedServer);
-  const fake = { data: { n: 0, bytes: 0, bad: 0 }, state: 'open', write() {}, tryWrite() {} };
+  // A real Conn over a stream that carries nothing (the typed view lives in a private slot of
+  // Conn, which a look-alike object would not have); destroyed after the measurement.
+  const fake = new Conn({ socket: new PassThrough(), role: 'server', options: defaultConnOptions, handlers: {}, data: { n: 0, bytes: 0, bad: 0 } });
   const hand = handHandler();
   const ajv = ajvHandler();
   const check = TypeCompiler.Compile(Chat);

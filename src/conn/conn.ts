@@ -239,6 +239,13 @@ export interface ConnInternals {
   tryWriteFrame(conn: Conn<any>, frame: Buffer, payloadLength: number, key?: string): PublishWriteResult;
   /** Like `tryWriteFrame` for a payload the connection frames (and compresses) itself. */
   tryPublish(conn: Conn<any>, data: Buffer, isBinary: boolean, key?: string): PublishWriteResult;
+  /**
+   * A slot for `wschan/typed` (src/typed/endpoint.ts): the connection's typed view, set once, so
+   * that each message reads a field instead of looking the connection up in a WeakMap. undefined
+   * for an object that is not a Conn.
+   */
+  typedView(conn: Conn<any>): unknown;
+  setTypedView(conn: Conn<any>, view: unknown): void;
 }
 /** Set in Conn's static block (the only code that can reach its private methods). */
 export let connInternals: ConnInternals;
@@ -301,6 +308,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     return this.#remoteAddress;
   }
   #remoteAddress: string | undefined | null;
+  /** wschan/typed's view of this connection (connInternals.typedView). */
+  #typedView: unknown = undefined;
   /** `'http2'` when the connection is a stream of an HTTP/2 session (RFC 8441), else `'http1'`. */
   get transport(): Transport {
     return transportOf(this.#socket);
@@ -471,6 +480,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       deflateKeyFor: (conn, length) => conn.#deflateKeyFor(length),
       tryWriteFrame: (conn, frame, payloadLength, key) => conn.#tryWriteFrame(frame, payloadLength, key),
       tryPublish: (conn, data, isBinary, key) => conn.#tryPublish(data, isBinary, key),
+      typedView: (conn) => (#typedView in conn ? conn.#typedView : undefined),
+      setTypedView: (conn, view) => {
+        if (#typedView in conn) conn.#typedView = view;
+      },
     };
     listenEarlyWith = (socket, receiver) => {
       (socket as SlotSocket)[kConn] = receiver;

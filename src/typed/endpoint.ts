@@ -4,11 +4,12 @@
  * handler, answer a request), the policy for bad input and the counters.
  *
  * The hot path (a valid message of a known kind) is JSON.parse, three field reads, a Map lookup,
- * the compiled check, a WeakMap lookup for the connection's typed view and the handler call: no
- * closure, no Promise, no object of ours.
+ * the compiled check, a field read for the connection's typed view (a private slot on `Conn`
+ * reached through `connInternals`; a WeakMap only when a second endpoint views the same
+ * connection) and the handler call: no closure, no Promise, no object of ours.
  */
 import { Type } from '@sinclair/typebox';
-import type { Conn } from '../conn/conn.js';
+import { connInternals, type Conn } from '../conn/conn.js';
 import { CloseCode } from '../protocol/constants.js';
 import { ErrorCode } from '../protocol/errors.js';
 import { parseOptions } from '../server/options.js';
@@ -160,10 +161,16 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
 
   /** The typed view of a connection of this endpoint (made once per connection). */
   conn(raw: Conn<D>): TypedConn<Sd, D> {
+    // The hot path: the view kept in the connection's slot by this endpoint (one field read).
+    const v = connInternals.typedView(raw);
+    if (v instanceof TypedConn && v.ctx === this) return v as TypedConn<Sd, D>;
     let c = this.#conns.get(raw);
     if (c === undefined) {
       c = new TypedConn<Sd, D>(raw, this);
       this.#conns.set(raw, c);
+      // The first endpoint to see a connection takes the slot; another endpoint (rare: two typed
+      // views of one connection) keeps finding its own view in its WeakMap.
+      if (v === undefined) connInternals.setTypedView(raw, c);
     }
     return c;
   }
@@ -293,7 +300,8 @@ export abstract class TypedEndpoint<Sd extends Side, D> implements ConnContext {
 
   /** A reply (`re`) to one of our requests: resolve it, or reject it with what was wrong. Never answered back. */
   #reply(raw: Conn<D>, t: string, re: unknown, d: unknown): undefined {
-    const tc = this.#conns.get(raw);
+    const v = connInternals.typedView(raw);
+    const tc = v instanceof TypedConn && v.ctx === this ? v : this.#conns.get(raw);
     const p = tc?.takeRequest(re);
     if (p === undefined) {
       this.#strayReplies++;

@@ -36,6 +36,11 @@ export class TypedConn<Sd extends Side, D = undefined> {
     this.#ctx = ctx;
   }
 
+  /** @internal The endpoint this view belongs to (which endpoint's view a connection's slot holds). */
+  get ctx(): ConnContext {
+    return this.#ctx;
+  }
+
   get id(): number {
     return this.raw.id;
   }

@@ -2,8 +2,8 @@
 import { Type } from '@sinclair/typebox';
 import { ValueErrorType } from '@sinclair/typebox/errors';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Conn } from '../../src/index.js';
-import { defineProtocol, encodeMessage, ruleOf, TypedClient, TypedServer } from '../../src/typed/index.js';
+import { Server, type Conn } from '../../src/index.js';
+import { defineProtocol, encodeMessage, ruleOf, TypedClient, TypedServer, type TypedConn } from '../../src/typed/index.js';
 import { closeAll, guardProcess, startServer, waitUntil } from '../helpers/net.js';
 import { testProtocol } from './fixtures-protocol.js';
 
@@ -82,6 +82,29 @@ describe('TypedServer and TypedClient', () => {
     const conn = await new TypedClient(testProtocol).handleMessage('done', () => void done++).connect(url);
     await waitUntil(() => done === 1, 2000, 'the first message');
     expect(views[0]).toBe(views[1]);
+    await conn.close();
+  });
+
+  it('two endpoints viewing one connection each keep their own view; the handler gets the dispatching one', async () => {
+    let typed!: TypedServer<typeof testProtocol>;
+    // Another endpoint (of another Server) asks for the view first, so it holds the connection's slot.
+    const other = new TypedServer(new Server(), testProtocol);
+    const views: unknown[] = [];
+    let inHandler: unknown;
+    const { url } = await startServer(undefined, (s) => {
+      typed = new TypedServer(s, testProtocol).handleMessage('chat', (c) => void (inHandler = c));
+      s.handleOpen((raw: Conn) => void views.push(other.conn(raw), typed.conn(raw), typed.conn(raw), other.conn(raw), raw));
+    });
+    const conn = await new TypedClient(testProtocol).connect(url);
+    conn.send('chat', { text: 'hi' });
+    await waitUntil(() => inHandler !== undefined, 2000, 'the chat message');
+    const [o1, t1, t2, o2, raw] = views as [TypedConn<any>, TypedConn<any>, TypedConn<any>, TypedConn<any>, Conn];
+    expect(o1).toBe(o2);
+    expect(t1).toBe(t2);
+    expect(t1).not.toBe(o1);
+    expect(t1.raw).toBe(raw);
+    expect(o1.raw).toBe(raw);
+    expect(inHandler).toBe(t1);
     await conn.close();
   });
 
