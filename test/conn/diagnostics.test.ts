@@ -2,13 +2,13 @@
  * Errors nobody handles are printed (once per code), and errors and lifecycle events are
  * published on node:diagnostics_channel for logging and tracing tools.
  */
-import { spawn } from 'node:child_process';
 import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, DiagnosticsChannel, HandshakeError, type CloseInfo, type Conn, type WebSocketError } from '../../src/index.js';
 import { resetUnhandledWarnings } from '../../src/conn/diagnostics.js';
 import { ROOT } from '../examples/run.js';
 import { closeAll, guardProcess, startServer, waitUntil } from '../helpers/net.js';
+import { runNodeChild } from '../helpers/child.js';
 
 guardProcess();
 afterEach(async () => {
@@ -179,16 +179,6 @@ describe('node:diagnostics_channel', () => {
   });
 });
 
-async function runNode(flags: string[], script: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
+function runNode(flags: string[], script: string): Promise<{ code: number | null; out: string }> {
+  return runNodeChild([...flags, '--input-type=module', '-e', script], { cwd: ROOT });
 }

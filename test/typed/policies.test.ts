@@ -4,29 +4,20 @@
  * policy ('reply', 'close', 'drop') does what it says, every case is counted, the right handler
  * still gets the valid messages, and nothing escapes into the server's handleError.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Server, type WebSocketError } from '../../src/index.js';
 import { TypedServer, type InvalidPolicy, type TypedMessageError } from '../../src/typed/index.js';
 import { testProtocol } from './fixtures-protocol.js';
+import { runNodeChild } from '../helpers/child.js';
 
 const PEER = fileURLToPath(new URL('./peer.mjs', import.meta.url));
 
 /** Run the peer until it exits; its output lines. */
-function runPeer(url: string, messages: Array<string | { binary: number[] }>, idleMs = 800): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PEER, url, JSON.stringify(messages), String(idleMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) reject(new Error(`peer exited with ${code}:\n${out}`));
-      else resolve(out.replace(/\n$/, '').split('\n'));
-    });
-  });
+async function runPeer(url: string, messages: Array<string | { binary: number[] }>, idleMs = 800): Promise<string[]> {
+  const { code, out } = await runNodeChild([PEER, url, JSON.stringify(messages), String(idleMs)]);
+  if (code !== 0) throw new Error(`peer exited with ${code}:\n${out}`);
+  return out.replace(/\n$/, '').split('\n');
 }
 
 const BAD = [
