@@ -28,9 +28,9 @@ export function burstPayload(k, size) {
 }
 
 /**
- * `--port P [--deflate [--compress-all]] [--host H]`. `--compress-all`: compress every message
- * sent, whatever its size (Bun's `send` compresses only when asked; ws skips messages under 1 KiB),
- * so that every server does the same work in the deflate scenario.
+ * `--port P [--deflate [--compress-all]] [--host H]`. `--compress-all` (bun-echo.ts): compress
+ * every message sent (Bun's `send` compresses only when asked), so that Bun does the same work as
+ * the other servers in the deflate scenario.
  */
 export function parseServerArgs(argv) {
   const out = { port: 0, host: '127.0.0.1', deflate: false, compressAll: false };

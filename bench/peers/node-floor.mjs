@@ -79,6 +79,7 @@ function onData(chunk) {
     d = d.subarray(end + 4);
   }
   let i = 0;
+  const outs = [];
   while (d.length - i >= 2) {
     const b0 = d[i];
     let len = d[i + 1] & 0x7f;
@@ -110,7 +111,7 @@ function onData(chunk) {
       if (hh === 4) out.writeUInt16BE(n, 2);
       else if (hh === 10) out.writeBigUInt64BE(BigInt(n), 2);
       packed.copy(out, hh);
-      s.write(out);
+      outs.push(out);
       continue;
     }
     const out = Buffer.allocUnsafe(h + len);
@@ -121,11 +122,14 @@ function onData(chunk) {
     for (let j = 0; j < len; j++) out[h + j] = d[p + j] ^ d[m + (j & 3)];
     i = p + len;
     if ((b0 & 0x0f) === 8) {
-      s.end(out);
+      outs.push(out);
+      s.end(outs.length === 1 ? out : Buffer.concat(outs));
       return;
     }
-    s.write(out);
+    outs.push(out);
   }
+  // One write per read (pipelined frames arrive several to a read).
+  if (outs.length > 0) s.write(outs.length === 1 ? outs[0] : Buffer.concat(outs));
   if (i < d.length) s[kRest] = d.subarray(i);
 }
 

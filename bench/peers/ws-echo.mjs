@@ -1,5 +1,5 @@
 // Peer: the `ws` package as Node users run it (no bufferutil / utf-8-validate installed).
-//   node bench/peers/ws-echo.mjs --port P [--deflate [--compress-all]] [--host 127.0.0.1]
+//   node bench/peers/ws-echo.mjs --port P [--deflate] [--host 127.0.0.1]
 // Echoes every message with its type; implements the `__burst:<count>:<size>` control message
 // (see control.mjs and bench/README.md).
 
@@ -13,8 +13,7 @@ const wss = new WebSocketServer({
   port: args.port,
   maxPayload: 64 * 1024 * 1024,
   // With --deflate: ws's own defaults (context takeover, threshold 1024 bytes, 10 zlib jobs at once).
-  // --compress-all: threshold 0, so that messages under 1 KiB are compressed too.
-  perMessageDeflate: args.deflate && args.compressAll ? { threshold: 0 } : args.deflate,
+  perMessageDeflate: args.deflate,
 });
 
 wss.on('connection', (ws) => {
