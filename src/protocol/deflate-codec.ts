@@ -161,35 +161,24 @@ export function compressShared(data: Uint8Array, params: DeflateParams, opts: De
   return compressWithoutContext(data, params.serverMaxWindowBits, opts);
 }
 
-/** The thread's shared compressor for this window, level and memLevel, created on first use. */
-function sharedDeflater(windowBits: number, opts: DeflateOptions): SyncZlib {
+function compressWithoutContext(data: Uint8Array, windowBits: number, opts: DeflateOptions): Buffer {
   const bits = compressorWindowBits(windowBits);
+  if (!syncZlibAvailable()) {
+    // The public one-shot API is enough without context: every message starts from an empty window.
+    try {
+      return stripTail([zlib.deflateRawSync(data, { windowBits: bits, level: opts.level, memLevel: opts.memLevel, finishFlush: Z_SYNC_FLUSH })]);
+    } catch (err) {
+      throw deflateError(err);
+    }
+  }
   const key = `${bits}:${opts.level}:${opts.memLevel}`;
   let z = sharedDeflaters.get(key);
   if (z === undefined) {
     z = new SyncZlib(deflateStream(bits, opts));
     sharedDeflaters.set(key, z);
+  } else {
+    z.reset();
   }
-  return z;
-}
-
-/**
- * `z`: the shared compressor for these parameters when the caller already holds it (a codec
- * looks it up once, not per message).
- */
-function compressWithoutContext(data: Uint8Array, windowBits: number, opts: DeflateOptions, z?: SyncZlib): Buffer {
-  if (!syncZlibAvailable()) {
-    // The public one-shot API is enough without context: every message starts from an empty window.
-    try {
-      return stripTail([zlib.deflateRawSync(data, { windowBits: compressorWindowBits(windowBits), level: opts.level, memLevel: opts.memLevel, finishFlush: Z_SYNC_FLUSH })]);
-    } catch (err) {
-      throw deflateError(err);
-    }
-  }
-  z ??= sharedDeflater(windowBits, opts);
-  // Reset before every use: another connection or a broadcast used it last (a reset clears the
-  // 64 KiB hash table, ~0.7 µs here; bench/RESULTS.md, issue 15).
-  z.reset();
   return deflateMessage(z, data);
 }
 
@@ -214,8 +203,6 @@ export class PerMessageDeflate {
   /** False: Node lacks the handle internals; every message goes through the stream API. */
   readonly #sync: boolean;
   #deflater: Engine | undefined;
-  /** The thread's shared compressor (when #shared and #sync), looked up on first use. */
-  #sharedDeflater: SyncZlib | undefined;
   #inflater: Engine | undefined;
   /** Inflated bytes of the message in progress, counted against `maxBytes`. */
   #messageBytes = 0;
@@ -254,10 +241,7 @@ export class PerMessageDeflate {
     if (this.#closed) throw new WebSocketError(ErrorCode.DeflateFailed, 'permessage-deflate codec is closed');
     // §7.1.1: without context takeover, each message starts from an empty window; the shared
     // compressor is reset (not re-created) before each message.
-    if (this.#shared) {
-      if (this.#sync) this.#sharedDeflater ??= sharedDeflater(this.#deflateBits, this.#opts);
-      return compressWithoutContext(data, this.#deflateBits, this.#opts, this.#sharedDeflater);
-    }
+    if (this.#shared) return compressWithoutContext(data, this.#deflateBits, this.#opts);
     if (!this.#sync) throw new WebSocketError(ErrorCode.DeflateFailed, 'compressing with context takeover in one call needs zlib handle internals; use startCompress');
     const z = (this.#deflater ??= new SyncZlib(deflateStream(this.#deflateBits, this.#opts))) as SyncZlib;
     return deflateMessage(z, data);

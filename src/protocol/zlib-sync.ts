@@ -143,12 +143,7 @@ export class SyncZlib {
       }
       // Output space left over: zlib took all the input it could. Input left means the
       // stream ended (a final block) before it.
-      if (off > 0) {
-        // Copy out of the scratch (allocUnsafe + copy: no intermediate view, unlike Buffer.from(subarray)).
-        const copy = Buffer.allocUnsafe(off);
-        buf.copy(copy, 0, 0, off);
-        out.push(copy);
-      }
+      if (off > 0) out.push(Buffer.from(buf.subarray(0, off))); // copy out of the scratch
       this.consumed = inOff;
       return inLen > 0 ? 'ended' : 'ok';
     }

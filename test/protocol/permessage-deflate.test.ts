@@ -662,11 +662,10 @@ describe('broadcast and life cycle', () => {
     expect(deflateParamsKey(params(true, false, 8, 15))).toBe(deflateParamsKey(params(true, false, 9, 15)));
   });
 
-  it('codecs that keep the shared compressor reset it before each message, whoever used it last', () => {
-    // A codec looks the thread's shared compressor up once and keeps it; a broadcast
-    // (compressShared) and other codecs use the same one in between. Every payload must inflate
-    // from an empty window: without the reset, the repeated text would come out as a short
-    // back-reference into the other user's message.
+  it('the shared compressor is reset before each message, whoever used it last', () => {
+    // Codecs without context takeover and broadcasts (compressShared) take turns on the thread's
+    // one compressor. Every payload must inflate from an empty window: without the reset, the
+    // repeated text would come out as a short back-reference into the other user's message.
     const p = params(true, false, 15, 15);
     const o = opts({ mode: 'shared', level: 1, memLevel: 8 });
     const a = new PerMessageDeflate('server', p, o);
