@@ -182,16 +182,38 @@ const SERVERS = {
         ? null
         : 'dist/stress-tests/echo-server.js not found (run `npm run build` at the root once the echo server exists)',
   },
+  // wschan with permessage-deflate mode 'dedicated' (a compressor per connection, context
+  // takeover) instead of the default 'shared': the A/B of the deflate modes in one run.
+  'wschan-dedicated': {
+    cmd: () => ['node', path.join(ROOT, 'dist/stress-tests/echo-server.js'), '--deflate-mode', 'dedicated'],
+    missing: () => SERVERS.wschan.missing(),
+    only: ['deflate-1k'],
+  },
+  // wschan replying uncompressed (threshold above the 1,024-byte message): the same work as Bun
+  // by default (Bun's send compresses only when asked), to compare with the plain `bun` server.
+  'wschan-inflate-only': {
+    cmd: () => ['node', path.join(ROOT, 'dist/stress-tests/echo-server.js'), '--deflate-threshold', '4096'],
+    missing: () => SERVERS.wschan.missing(),
+    only: ['deflate-1k'],
+  },
   ws: {
     cmd: () => ['node', path.join(BENCH, 'peers/ws-echo.mjs')],
     missing: () => (existsSync(path.join(BENCH, 'node_modules/ws')) ? null : 'bench/node_modules/ws missing (cd bench && npm ci)'),
+  },
+  // Bun told to compress every reply (--compress-all), as the wschan echo server does
+  // (threshold 0): Bun's send compresses only when asked. (ws needs no such flag here: with
+  // context takeover it compresses every message; its 1 KiB threshold applies only without.)
+  'bun-compress': {
+    cmd: () => [BUN, path.join(BENCH, 'peers/bun-echo.ts'), '--compress-all'],
+    missing: () => SERVERS.bun.missing(),
+    only: ['deflate-1k'],
   },
   // Not a peer: the least a node:net server can do (see peers/node-floor.mjs). It runs only where
   // its missing checks cannot change the outcome, to show the floor that node:net itself sets.
   floor: {
     cmd: () => ['node', path.join(BENCH, 'peers/node-floor.mjs')],
     missing: () => null,
-    only: ['churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k'],
+    only: ['churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k', 'deflate-1k'],
   },
   bun: {
     cmd: () => [BUN, path.join(BENCH, 'peers/bun-echo.ts')],

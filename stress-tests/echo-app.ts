@@ -5,12 +5,16 @@
  */
 import type { Server, ServerOptionsInput } from '../src/index.js';
 
-/** Limits raised to what the Autobahn cases send (16 MiB messages); the rest are the defaults. */
-export function echoOptions(deflate: boolean): ServerOptionsInput {
+/**
+ * Limits raised to what the Autobahn cases send (16 MiB messages); the rest are the defaults.
+ * Every message is compressed (threshold 0) unless `threshold` says otherwise; `mode` overrides
+ * the default permessage-deflate mode (bench/run.mjs compares them).
+ */
+export function echoOptions(deflate: boolean, mode?: 'shared' | 'dedicated', threshold = 0): ServerOptionsInput {
   return {
     maxMessageSize: 64 * 1024 * 1024,
     maxFrameSize: 64 * 1024 * 1024,
-    deflate: deflate ? { threshold: 0 } : false,
+    deflate: deflate ? { threshold, ...(mode === undefined ? {} : { mode }) } : false,
   };
 }
 

@@ -2,7 +2,7 @@
  * The echo server used by the stress tests, the benchmarks and the Autobahn|Testsuite: every text
  * or binary message is sent back as the same type (handlers in stress-tests/echo-app.ts).
  *
- *   npm run echo -- --port 9001 [--host 127.0.0.1] [--deflate] [--http2 | --threads N] [--verbose]
+ *   npm run echo -- --port 9001 [--host 127.0.0.1] [--deflate] [--deflate-mode shared|dedicated] [--deflate-threshold N] [--http2 | --threads N] [--verbose]
  *
  * With `--http2` it serves TLS with a self-signed certificate made at start (its SHA-256
  * fingerprint is printed): WebSockets over HTTP/2 streams (RFC 8441 extended CONNECT) and HTTP/1.1
@@ -24,6 +24,13 @@ const { flags } = parseArgs(process.argv.slice(2));
 const port = intFlag(flags, 'port', 9001);
 const host = typeof flags.get('host') === 'string' ? (flags.get('host') as string) : '127.0.0.1';
 const deflate = flags.has('deflate') && flags.get('deflate') !== 'false';
+const modeFlag = flags.get('deflate-mode');
+if (modeFlag !== undefined && modeFlag !== 'shared' && modeFlag !== 'dedicated') {
+  console.error(`wschan echo server: --deflate-mode expects shared or dedicated, got ${String(modeFlag)}`);
+  process.exit(1);
+}
+const mode = modeFlag as 'shared' | 'dedicated' | undefined;
+const threshold = intFlag(flags, 'deflate-threshold', 0);
 const http2 = flags.has('http2') && flags.get('http2') !== 'false';
 const verbose = flags.has('verbose');
 const suffix = deflate ? ' (permessage-deflate)' : '';
@@ -36,7 +43,7 @@ if (flags.has('threads')) {
   }
   const threads = intFlag(flags, 'threads', 0) || undefined;
   try {
-    const s = await serveThreads(new URL('./echo-app.js', import.meta.url), { threads, port, host, appData: { verbose }, ...echoOptions(deflate) });
+    const s = await serveThreads(new URL('./echo-app.js', import.meta.url), { threads, port, host, appData: { verbose }, ...echoOptions(deflate, mode, threshold) });
     console.log(`wschan echo server listening on ws://${s.address}:${s.port} on ${s.threads} thread${s.threads === 1 ? '' : 's'}${suffix}`);
     close = () => s.close();
   } catch (err) {
@@ -45,7 +52,7 @@ if (flags.has('threads')) {
     process.exit(1);
   }
 } else {
-  const server = new Server(echoOptions(deflate));
+  const server = new Server(echoOptions(deflate, mode, threshold));
   setupEcho(server, { data: { verbose } });
   let stopListening: () => void = () => {};
   if (http2) {

@@ -1,5 +1,5 @@
 // Peer: Bun's native WebSocket server (Bun.serve), run by the bun binary from bench/node_modules.
-//   bun bench/peers/bun-echo.ts --port P [--deflate] [--host 127.0.0.1]
+//   bun bench/peers/bun-echo.ts --port P [--deflate [--compress-all]] [--host 127.0.0.1]
 // Same behaviour as ws-echo.mjs: echo with the same type, and `__burst:<count>:<size>` sends
 // <count> binary messages of <size> bytes to every client (sender included) through Bun's
 // publish/subscribe (framed once by uWebSockets underneath). See bench/README.md.
@@ -33,7 +33,8 @@ const server = Bun.serve({
           return;
         }
       }
-      ws.send(message);
+      // Bun compresses an outgoing message only when send's second argument says so.
+      ws.send(message, args.compressAll);
     },
   },
 });

@@ -27,14 +27,19 @@ export function burstPayload(k, size) {
   return buf;
 }
 
-/** `--port P [--deflate] [--host H]` */
+/**
+ * `--port P [--deflate [--compress-all]] [--host H]`. `--compress-all` (bun-echo.ts): compress
+ * every message sent (Bun's `send` compresses only when asked), so that Bun does the same work as
+ * the other servers in the deflate scenario.
+ */
 export function parseServerArgs(argv) {
-  const out = { port: 0, host: '127.0.0.1', deflate: false };
+  const out = { port: 0, host: '127.0.0.1', deflate: false, compressAll: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--port') out.port = Number(argv[++i]);
     else if (a === '--host') out.host = argv[++i];
     else if (a === '--deflate') out.deflate = true;
+    else if (a === '--compress-all') out.compressAll = true;
     else throw new Error(`unknown argument: ${a}`);
   }
   if (!Number.isInteger(out.port) || out.port <= 0) throw new Error('--port P is required');

@@ -662,6 +662,27 @@ describe('broadcast and life cycle', () => {
     expect(deflateParamsKey(params(true, false, 8, 15))).toBe(deflateParamsKey(params(true, false, 9, 15)));
   });
 
+  it('the shared compressor is reset before each message, whoever used it last', () => {
+    // Codecs without context takeover and broadcasts (compressShared) take turns on the thread's
+    // one compressor. Every payload must inflate from an empty window: without the reset, the
+    // repeated text would come out as a short back-reference into the other user's message.
+    const p = params(true, false, 15, 15);
+    const o = opts({ mode: 'shared', level: 1, memLevel: 8 });
+    const a = new PerMessageDeflate('server', p, o);
+    const b = new PerMessageDeflate('server', p, o);
+    const data = text(rng(7), 1000);
+    const first = a.compress(data);
+    const payloads = [first, b.compress(data), compressShared(data, p, o), a.compress(data), b.compress(data), a.compress(data)];
+    for (const payload of payloads) {
+      const fresh = new PerMessageDeflate('client', p, opts());
+      expect(ok(fresh.decompress(payload, true, 1 << 20)).equals(data)).toBe(true);
+      expect(payload.length).toBeGreaterThan(first.length / 2);
+      fresh.close();
+    }
+    a.close();
+    b.close();
+  });
+
   it('compressShared produces the RFC 7692 §7.2.3.1 bytes and needs no earlier context', () => {
     const p = params(true, false, 10, 15);
     compressShared(text(rng(6), 3000), p, defaultDeflateOptions);
