@@ -101,6 +101,22 @@ export class RedisServer {
     await this.#signal('SIGKILL');
   }
 
+  /**
+   * Stop Redis executing PUBLISH (and every other write command) for `ms`, and return once all it
+   * executed before is written to its sockets. Redis answers a PUBLISH before it writes the message
+   * to the subscribers (both are written at the end of its event-loop turn, the publisher's reply
+   * first), so a SIGKILL can land between the two: the publisher is told N subscribers, fewer got
+   * it (docs/scaling.md). After `quiesce()` a kill cannot land there: the PUBLISHes still to come
+   * wait unexecuted, and fail, reaching nobody.
+   */
+  async quiesce(ms: number): Promise<void> {
+    const reply = await redisCommand(this.port, 'CLIENT', 'PAUSE', String(ms), 'WRITE');
+    if (!reply.startsWith('+OK')) throw new Error(`CLIENT PAUSE ${ms} WRITE answered ${reply}`);
+    // A command on a new connection runs in a later turn of Redis's event loop, after the turn
+    // that paused finished its writes (PING is not a write command: the pause lets it through).
+    if (!(await redisCommand(this.port, 'PING')).startsWith('+PONG')) throw new Error('redis-server did not answer PING after CLIENT PAUSE');
+  }
+
   /** SIGTERM and wait for the exit. Idempotent. */
   async stop(): Promise<void> {
     await this.#signal('SIGTERM');

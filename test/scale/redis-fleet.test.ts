@@ -109,6 +109,13 @@ describe('a fleet of wschan nodes in separate processes, one redis-server', { ti
       await sleep(20);
     }
     expect((await b.stats()).server.dropped, `after ${rounds} rounds of 1 MiB`).toBeGreaterThan(0);
+    // Every filler Redis acknowledged has reached b (a's reached counts b's one subscriber
+    // connection): otherwise fillers still on their way would be counted as values below.
+    const settled = async (): Promise<boolean> => {
+      const [as, bs] = await Promise.all([a.stats(), b.stats()]);
+      return as.redis.queued === 0 && bs.redis.received === as.redis.reached;
+    };
+    await expect.poll(settled, { timeout: 10_000 }).toBe(true);
     const before = (await b.stats()).redis.received;
     await a.request('publish', { topic: 'c', data: 'v#', key: 'k#', count: 100 });
     let bs = await b.stats();
@@ -136,6 +143,11 @@ describe('a fleet of wschan nodes in separate processes, one redis-server', { ti
     const COUNT = 600;
     const streaming = nodes[0]!.request('stream', { topic: 's', data: '#', count: COUNT, intervalMs: 5 }, );
     await waitUntil(() => subs[1]!.messages.length >= 60, 10_000, 'the stream to reach the other nodes');
+    // Kill Redis mid-stream, but not between its reply to a PUBLISH and its writes of that message
+    // to the subscribers: a kill there loses acknowledged messages (Redis's own window, see
+    // RedisServer.quiesce and docs/scaling.md), which would make the counts below inexact. The
+    // stream goes on: its PUBLISHes wait in the paused Redis and fail when it is killed.
+    await r.quiesce(30_000);
     await r.kill();
     await waitUntil(() => nodes.every((n) => n.events.some((e) => e.event === 'outage')), 5000, 'every node to report the outage');
     await sleep(200);
@@ -164,24 +176,20 @@ describe('a fleet of wschan nodes in separate processes, one redis-server', { ti
     expect(pub.outages).toBe(1);
     // The publisher's own subscriber got every message: local delivery went on throughout.
     expect(texts(subs[0]!)).toEqual(Array.from({ length: COUNT }, (_, i) => String(i)));
-    // What Redis said it delivered (its PUBLISH replies) is what the nodes got, give or take the
-    // messages in flight when it was killed (counted failed: they may have gone out).
+    // What Redis said it delivered (its PUBLISH replies) is exactly what the nodes got: the
+    // publishes in flight at the kill (failed) were never executed, so they reached nobody, and
+    // every subscriber connection got every message Redis counted for it, before the kill and
+    // after the resubscription.
     for (const [i, s] of subs.slice(1).entries()) {
       const seqs = texts(s).map(Number);
       // In order, no duplicate.
       expect(seqs.every((v, k) => k === 0 || v > seqs[k - 1]!)).toBe(true);
-      expect(seqs.length).toBeLessThanOrEqual(pub.sent + pub.failed);
+      expect(seqs.length).toBeLessThanOrEqual(pub.sent);
       const st = all[i + 1]!.redis;
       expect(st.received).toBe(seqs.length);
       expect(st.outages).toBe(1);
     }
-    // Known gap, seen in about one run in five: at the recovery, Redis's PUBLISH reply can count one
-    // message for the three subscriber connections while none of the nodes counts it (1617 for 1620;
-    // 1631 for 1632), presumably a message that reaches a subscriber client while it resubscribes.
-    // Redis pub/sub is at-most-once (docs/scaling.md); the slack is that one message's fan-out, and
-    // the cause is still to be found (closing note of this session).
-    expect(fromRedis()).toBeGreaterThanOrEqual(pub.reached - 3);
-    expect(fromRedis()).toBeLessThanOrEqual(pub.reached + 3 * pub.failed);
+    expect(fromRedis()).toBe(pub.reached);
     expect(await Promise.all(nodes.map((n) => n.close()))).toEqual([0, 0, 0]);
   });
 });
