@@ -1,11 +1,12 @@
 /**
- * Large permessage-deflate messages are compressed and inflated in slices, one per event-loop turn
- * (src/conn/codec-scheduler.ts), so one big message cannot stall every other connection. No
- * timings here: the tests count slices, observe interleaving, and check order and bytes.
+ * Large permessage-deflate messages are compressed and inflated on the thread pool, or, when the
+ * server's pool is full, in slices, one per event-loop turn (src/conn/codec-scheduler.ts), so one
+ * big message cannot stall every other connection. No timings here: the tests count thread-pool
+ * jobs and slices, observe interleaving, and check order and bytes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Conn, type Message } from '../../src/index.js';
-import { codecTurns, pendingCodecJobs } from '../../src/conn/codec-scheduler.js';
+import { codecOffloads, codecTurns, pendingCodecJobs } from '../../src/conn/codec-scheduler.js';
 import { DEFLATE_SLICE, INFLATE_SLICE } from '../../src/protocol/deflate-codec.js';
 import { forceSyncZlib } from '../../src/protocol/zlib-sync.js';
 import { closeAll, guardProcess, startServer, waitUntil, withTimeout } from '../helpers/net.js';
@@ -51,22 +52,47 @@ async function receive(conn: Conn<undefined>, n: number): Promise<Message[]> {
   return out;
 }
 
-describe('large compressed messages run in slices, off the event loop turn that received them', () => {
-  it('a 4 MiB message between small ones is echoed in order, byte for byte, in many slices (context takeover)', async () => {
+describe('large compressed messages leave the event loop turn that received them', () => {
+  it('a 4 MiB message between small ones is echoed in order, byte for byte, on the thread pool (context takeover)', async () => {
     const s = await echoServer({ threshold: 0 });
     const conn = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
     const msgs = [bigText(100, 1), bigText(4 * 1024 * 1024, 2), bigText(300, 3), bigText(2000, 4), bigText(3 * 1024 * 1024 + 17, 5), bigText(10, 6)];
-    const before = codecTurns();
+    const before = codecOffloads();
     for (const m of msgs) void conn.write(m.toString(), false);
     const got = await receive(conn, msgs.length);
     expect(got.map((m) => m.data.length)).toEqual(msgs.map((m) => m.length));
     for (let i = 0; i < msgs.length; i++) expect(got[i]!.data.equals(msgs[i]!), `message ${i}`).toBe(true);
-    // Client deflate + server inflate + server deflate + client inflate of 7 MiB, in slices of
-    // at most 256 KiB each: at least 4 × 28 turns (the exact count follows the slice sizes).
-    const big = 7 * 1024 * 1024;
+    // Client deflate + server inflate + server deflate + client inflate of the two large
+    // messages: 8 thread-pool jobs; the small ones stayed on the loop.
+    expect(codecOffloads() - before).toBe(8);
+    // The compressed bytes on the wire stay small: the window was kept across sync and async messages.
+    expect(conn.bytesOut).toBeLessThan(7 * 1024 * 1024 / 3);
+    await conn.close();
+    expect(pendingCodecJobs()).toBe(0);
+  });
+
+  it('when the pool is full (1 job, no waiting room), a large message runs in many slices on the loop instead, in order', async () => {
+    const s = await echoServer({ threshold: 0, threadPoolConcurrency: 1, threadPoolMaxQueued: 0 });
+    const conn = await connect(s.url, { deflate: { threshold: 0, threadPoolConcurrency: 1, threadPoolMaxQueued: 0 }, maxMessageSize: 64 * 1024 * 1024 });
+    const msgs = [bigText(100, 1), bigText(4 * 1024 * 1024, 2), bigText(300, 3), bigText(2000, 4), bigText(3 * 1024 * 1024 + 17, 5), bigText(10, 6)];
+    // A second connection keeps the server's one slot busy with its own large messages.
+    const other = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
+    const otherMsgs = [bigText(6 * 1024 * 1024, 8), bigText(6 * 1024 * 1024, 9)];
+    const otherGot = receive(other, otherMsgs.length);
+    const before = codecTurns();
+    for (const m of otherMsgs) void other.write(m, true);
+    for (const m of msgs) void conn.write(m.toString(), false);
+    const got = await receive(conn, msgs.length);
+    expect(got.map((m) => m.data.length)).toEqual(msgs.map((m) => m.length));
+    for (let i = 0; i < msgs.length; i++) expect(got[i]!.data.equals(msgs[i]!), `message ${i}`).toBe(true);
+    const others = await otherGot;
+    for (let i = 0; i < otherMsgs.length; i++) expect(others[i]!.data.equals(otherMsgs[i]!), `other ${i}`).toBe(true);
+    // Some of the large work was refused by a full pool and ran in slices of at most 256 KiB
+    // (each a turn of the loop): at least one 3 MiB message's worth, 12 turns.
     expect(DEFLATE_SLICE).toBeLessThanOrEqual(256 * 1024);
     expect(INFLATE_SLICE).toBeLessThanOrEqual(256 * 1024);
-    expect(codecTurns() - before).toBeGreaterThanOrEqual(4 * (big / (256 * 1024)));
+    expect(codecTurns() - before).toBeGreaterThanOrEqual(12);
+    const big = 7 * 1024 * 1024;
     // The compressed bytes on the wire stay small: the window was kept across slices and messages.
     expect(conn.bytesOut).toBeLessThan(big / 3);
     await conn.close();
@@ -75,7 +101,7 @@ describe('large compressed messages run in slices, off the event loop turn that 
 
   it("another connection's messages are handled while a 16 MiB message is inflated and compressed", async () => {
     // A is a ws client (it compresses and inflates on the thread pool, not on this loop), so what
-    // runs here in slices is the server's work alone.
+    // runs here is the server's work alone.
     let bigFrameAt = -1;
     const order: string[] = [];
     const s = await startServer({ deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 }, (srv) => {
@@ -193,12 +219,12 @@ describe('without zlib handle internals, the public stream API does the work (fo
     const s = await echoServer({ threshold: 0 });
     const conn = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
     const msgs = [bigText(100, 1), bigText(1024 * 1024, 2), bigText(300, 3), bigText(300, 3), bigText(5, 4)];
-    const before = codecTurns();
+    const before = codecOffloads();
     for (const m of msgs) void conn.write(m, true);
     const got = await receive(conn, msgs.length);
     for (let i = 0; i < msgs.length; i++) expect(got[i]!.data.equals(msgs[i]!), `message ${i}`).toBe(true);
-    // Every message went through a job (4 codecs × 5 messages, at least one step each).
-    expect(codecTurns() - before).toBeGreaterThanOrEqual(20);
+    // Every message went through a thread-pool job (4 codecs × 5 messages).
+    expect(codecOffloads() - before).toBe(20);
     // Context takeover: the repeated 300-byte message costs only a few bytes the second time.
     expect(conn.bytesOut).toBeLessThan(1024 * 1024 / 3);
     await conn.close();
