@@ -126,38 +126,28 @@ class SliceJob<T> implements CodecJob<T> {
 }
 
 /**
- * A job that runs on the thread pool: the first `step` submits it to the pool, which starts it
- * when a slot is free; it then waits for `finish`. The pool slot is released when the zlib work
- * has really ended (not at `cancel`), so the bound counts what runs.
+ * A job that runs on the thread pool: submitted to the pool when made (so the pool's count of
+ * waiting jobs is right for the next `admit`), started when a slot is free; `step` says 'wait'
+ * until it has finished. The pool slot is released when the zlib work has really ended (not at
+ * `cancel`), so the bound counts what runs.
  */
 class WaitJob<T> implements CodecJob<T> {
   wake: (() => void) | undefined = undefined;
   result: T | undefined = undefined;
-  /** Runs elsewhere: the scheduler starts it at once and does not count it as a slice. */
+  /** Runs elsewhere: the scheduler does not run it in slices. */
   readonly pooled = true;
-  readonly #pool: ZlibPool;
-  readonly #bytes: number;
-  readonly #start: (finish: (r: T) => void) => void;
   readonly #cancelled: () => T;
-  #started = false;
   constructor(pool: ZlibPool, bytes: number, start: (finish: (r: T) => void) => void, cancelled: () => T) {
-    this.#pool = pool;
-    this.#bytes = bytes;
-    this.#start = start;
     this.#cancelled = cancelled;
+    pool.submit(bytes, (release) => {
+      start((r) => {
+        release();
+        this.result ??= r;
+        this.wake?.();
+      });
+    });
   }
   step(): 'done' | 'more' | 'wait' {
-    if (this.result !== undefined) return 'done';
-    if (!this.#started) {
-      this.#started = true;
-      this.#pool.submit(this.#bytes, (release) => {
-        this.#start((r) => {
-          release();
-          this.result ??= r;
-          this.wake?.();
-        });
-      });
-    }
     return this.result !== undefined ? 'done' : 'wait';
   }
   cancel(): void {

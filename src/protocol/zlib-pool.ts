@@ -67,7 +67,8 @@ export class ZlibPool {
   /**
    * Run `start` when a slot is free (now, or when a running job releases its slot). `start`
    * must call `release` exactly once, when its work is over (done, failed or cancelled).
-   * Call only after `admit` said yes.
+   * Call after `admit` said yes (or where nothing else can do the work: a Node without the
+   * zlib handle internals, whose every message goes to the pool).
    */
   submit(bytes: number, start: (release: () => void) => void): void {
     if (this.#running < this.options.concurrency && this.queued === 0) {
