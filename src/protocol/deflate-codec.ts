@@ -197,19 +197,66 @@ function compressWithoutContextAsync(data: Uint8Array, windowBits: number, opts:
 const ASYNC_CHUNK = 256 * 1024;
 
 /**
- * `compressShared` for a large broadcast: a CodecJob on the server's thread pool, or a Buffer
- * when the message is small enough for the event loop or the pool's waiting room is full (then
- * it is compressed here, in one call, as before).
+ * A large broadcast's compression (issue 15), done once on the thread pool and shared by every
+ * subscriber whose compressor has no context takeover and the same window: the subscribers queue
+ * the plain message (so its place in each connection's order is kept), and when a connection's
+ * writer reaches it, its codec takes this result (`startCompress` below) instead of compressing
+ * again. Keyed by the payload object, then by compressor window bits; the WeakMap lets it go
+ * with the payload.
  */
-export function startCompressShared(data: Uint8Array, params: DeflateParams, opts: DeflateOptions): Buffer | CodecJob<Buffer | WebSocketError> {
+interface SharedCompression {
+  result: Buffer | WebSocketError | undefined;
+  waiters: (() => void)[];
+}
+const sharedCompressions = new WeakMap<Uint8Array, Map<number, SharedCompression>>();
+
+/**
+ * Start compressing `data` for a broadcast to no-context-takeover subscribers with `params`, on
+ * the thread pool. False when the message is small enough for the event loop or the pool's
+ * waiting room is full: then each subscriber's codec compresses it as any message of its own
+ * (in slices on the loop when the pool stays full).
+ */
+export function shareLargeCompression(data: Uint8Array, params: DeflateParams, opts: DeflateOptions): boolean {
   const pool = zlibPoolFor(opts);
-  if (data.length <= offloadThreshold(opts) || !pool.admit(data.length)) return compressShared(data, params, opts);
-  return new WaitJob<Buffer | WebSocketError>(
-    pool,
-    data.length,
-    (finish) => compressWithoutContextAsync(data, params.serverMaxWindowBits, opts, finish),
-    () => new WebSocketError(ErrorCode.DeflateFailed, 'compress cancelled'),
-  );
+  if (data.length <= offloadThreshold(opts) || !pool.admit(data.length)) return false;
+  const bits = compressorWindowBits(params.serverMaxWindowBits);
+  let byBits = sharedCompressions.get(data);
+  if (byBits === undefined) sharedCompressions.set(data, (byBits = new Map()));
+  const entry: SharedCompression = { result: undefined, waiters: [] };
+  // A newer publish of the same payload object replaces the entry; queued messages take the newer result (same bytes).
+  byBits.set(bits, entry);
+  pool.submit(data.length, (release) => {
+    compressWithoutContextAsync(data, bits, opts, (r) => {
+      release();
+      entry.result = r;
+      const waiters = entry.waiters;
+      entry.waiters = [];
+      for (const w of waiters) w();
+    });
+  });
+  return true;
+}
+
+/** A subscriber's wait for a SharedCompression: no pool slot of its own, done when the shared one is. */
+class FollowJob implements CodecJob<Buffer | WebSocketError> {
+  wake: (() => void) | undefined = undefined;
+  result: Buffer | WebSocketError | undefined = undefined;
+  readonly pooled = true;
+  constructor(entry: SharedCompression) {
+    const settle = (): void => {
+      this.result ??= entry.result;
+      this.wake?.();
+    };
+    // Already failed: still never done synchronously (the scheduler's contract).
+    if (entry.result !== undefined) process.nextTick(settle);
+    else entry.waiters.push(settle);
+  }
+  step(): 'done' | 'more' | 'wait' {
+    return this.result !== undefined ? 'done' : 'wait';
+  }
+  cancel(): void {
+    this.result ??= new WebSocketError(ErrorCode.DeflateFailed, 'permessage-deflate codec is closed');
+  }
 }
 
 // One compressor per (window, level, memLevel) for every no-context-takeover codec of this
@@ -331,6 +378,11 @@ export class PerMessageDeflate {
   startCompress(data: Uint8Array): Buffer | CodecJob<Buffer | WebSocketError> {
     if (this.#sync && data.length <= this.#offload) return this.compress(data);
     if (this.#closed) throw new WebSocketError(ErrorCode.DeflateFailed, 'permessage-deflate codec is closed');
+    if (this.#shared) {
+      // A large broadcast, compressed once for every subscriber (shareLargeCompression).
+      const entry = sharedCompressions.get(data)?.get(compressorWindowBits(this.#deflateBits));
+      if (entry !== undefined) return entry.result instanceof Buffer ? entry.result : new FollowJob(entry);
+    }
     const closedError = (): WebSocketError => new WebSocketError(ErrorCode.DeflateFailed, 'permessage-deflate codec is closed');
     // Without context takeover the thread's shared compressor cannot be held across turns (other
     // connections use it in between): a large message gets a compressor of its own, closed after.

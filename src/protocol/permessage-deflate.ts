@@ -276,4 +276,4 @@ export function deflateParamsKey(p: DeflateParams): string {
   return `${p.serverNoContextTakeover ? 'n' : 't'}${compressorWindowBits(p.serverMaxWindowBits)}`;
 }
 
-export { PerMessageDeflate, compressShared, type CodecJob } from './deflate-codec.js';
+export { PerMessageDeflate, compressShared, shareLargeCompression, type CodecJob } from './deflate-codec.js';

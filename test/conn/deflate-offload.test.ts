@@ -168,3 +168,45 @@ describe('a connection that ends while its stream is on the thread pool', () => 
     ws.ws.close();
   });
 });
+
+describe("a large broadcast in 'shared' mode", () => {
+  it('is compressed once, on the thread pool, and each subscriber gets it between what was written before and after', async () => {
+    let deflates = 0;
+    const original = zlib.deflateRaw;
+    const counting = ((...args: Parameters<typeof zlib.deflateRaw>) => {
+      deflates++;
+      return (original as (...a: unknown[]) => void)(...args);
+    }) as typeof zlib.deflateRaw;
+    const conns: Conn<undefined>[] = [];
+    const s = await startServer({ deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 }, (srv) => srv.handleOpen((c) => void conns.push(c)));
+    const clients = await Promise.all([0, 1].map(() => connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 })));
+    const ws = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
+    for (let i = 0; i < 200 && conns.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(conns.length).toBe(3);
+    const big = text(2 * 1024 * 1024, 21); // under the outbox bound (maxQueuedBytes, 4 MiB)
+    zlib.deflateRaw = counting;
+    try {
+      for (const c of conns) void c.write(`before ${c.id}`);
+      const result = s.server.broadcast(big);
+      for (const c of conns) void c.write(`after ${c.id}`);
+      expect(result, JSON.stringify(result)).toMatchObject({ queued: 3 });
+      const expected = (id: number | string) => [`before ${id}`, big.toString(), `after ${id}`];
+      for (const [k, client] of clients.entries()) {
+        const it = client[Symbol.asyncIterator]();
+        const got: string[] = [];
+        for (let i = 0; i < 3; i++) got.push((await withTimeout(it.next(), 20_000, `client ${k} message ${i}`)).value!.data.toString());
+        const id = got[0]!.slice('before '.length);
+        expect(got).toEqual(expected(id));
+      }
+      const wsGot: string[] = [];
+      for (let i = 0; i < 3; i++) wsGot.push((await ws.next(20_000)).data.toString());
+      expect(wsGot).toEqual(expected(wsGot[0]!.slice('before '.length)));
+    } finally {
+      zlib.deflateRaw = original;
+    }
+    // One compression for three subscribers (all share one window size: 15 bits, no context takeover).
+    expect(deflates).toBe(1);
+    ws.ws.close();
+    await Promise.all(clients.map((c) => c.close()));
+  });
+});
