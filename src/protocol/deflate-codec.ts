@@ -19,7 +19,8 @@ import { ZlibPool, defaultZlibPoolOptions } from './zlib-pool.js';
  * in bounded slices per `step()` instead (DEFLATE_SLICE bytes of input, INFLATE_SLICE bytes of
  * output). Either way the order is the caller's (one job per direction at a time) and the
  * inflated size is checked against the limit as it grows. The conn layer runs the jobs
- * (src/conn/codec-scheduler.ts). This layer has no timers.
+ * (src/conn/codec-scheduler.ts). This layer has no timers (a large inflated output is joined
+ * over a few turns with setImmediate: concatInTurns).
  *
  * Where Node lacks the handle internals, the same jobs run on the public async stream API
  * (zlib-stream.ts, on libuv's thread pool) and every message takes that path.
@@ -78,6 +79,36 @@ function concat(chunks: Buffer[]): Buffer {
   if (chunks.length === 0) return EMPTY;
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks);
+}
+
+/** Bytes copied per turn of the event loop when a large inflated message is joined (~1 ms). */
+const COPY_SLICE = 2 * 1024 * 1024;
+
+/**
+ * `concat` for the output of a thread-pool inflate, which can be as large as maxMessageSize:
+ * one Buffer.concat of 16 MiB measured 13-21 ms on the event loop under load (the longest task
+ * left once zlib ran on the pool, bench/RESULTS.md issue 15), so a large output is copied into
+ * its one buffer COPY_SLICE bytes per turn. `failed` ends it early (the codec was closed).
+ */
+function concatInTurns(chunks: Buffer[], failed: () => ProtocolError | undefined, done: (r: Buffer | ProtocolError) => void): void {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  if (total <= 2 * COPY_SLICE) return done(concat(chunks));
+  const out = Buffer.allocUnsafe(total);
+  let i = 0;
+  let off = 0;
+  const step = (): void => {
+    const err = failed();
+    if (err !== undefined) return done(err);
+    const until = off + COPY_SLICE;
+    while (i < chunks.length && off < until) {
+      off += chunks[i]!.copy(out, off);
+      chunks[i++] = EMPTY; // let the copied chunk go
+    }
+    if (i < chunks.length) setImmediate(step);
+    else done(out);
+  };
+  step();
 }
 
 function deflateError(err: unknown): WebSocketError {
@@ -500,7 +531,7 @@ export class PerMessageDeflate {
       const chunks = this.#inChunks;
       this.#inChunks = [];
       this.#inData = EMPTY;
-      finish(concat(chunks));
+      concatInTurns(chunks, () => this.#failure, finish);
     };
     const onRun = (r: StreamResult): void => {
       // Closed (or failed) meanwhile: the stream is gone, the result is the failure.
