@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import os from 'node:os';
+import { compressible } from './compressible.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -26,18 +27,6 @@ const { runCodecJob } = await import(pathToFileURL(join(dist, 'src/conn/codec-sc
 
 const params = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
 
-function text(n, seed) {
-  const words = ['{"id":', '"user":"ada"', '"text":"hello there"', ',', '}', '\n', 'websocket ', 'deflate ', String(seed)];
-  const out = Buffer.allocUnsafe(n);
-  let x = seed * 2654435761 + 1;
-  let off = 0;
-  while (off < n) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    off += out.write(words[x % words.length], off);
-  }
-  return out;
-}
-
 const run = (x) => (Buffer.isBuffer(x) || x instanceof Error ? Promise.resolve(x) : new Promise((r) => runCodecJob(x, r)));
 
 /** Per message: loop busy µs and wall µs, compress + inflate of a round trip through two codecs. */
@@ -45,7 +34,7 @@ async function measure(size, threshold) {
   const opts = { ...defaultDeflateOptions, mode: 'dedicated', threadPoolThreshold: threshold };
   const server = new PerMessageDeflate('server', params, opts);
   const client = new PerMessageDeflate('client', params, opts);
-  const msgs = [0, 1, 2, 3].map((i) => text(size, i));
+  const msgs = [0, 1, 2, 3].map((i) => compressible(size, i));
   const n = Math.max(8, Math.min(400, Math.round((64 * 1024 * 1024) / size / 4)));
   for (let i = 0; i < 4; i++) await run(client.startInflate(await run(server.startCompress(msgs[i])), true, 1 << 30)); // warm up
   const elu0 = performance.eventLoopUtilization();

@@ -19,6 +19,7 @@
 import { fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
+import { compressible } from './compressible.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -45,19 +46,6 @@ if (opt('no-ws', undefined) === undefined) servers.push(['ws', 'ws', undefined])
 
 const taskset = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 if (taskset) spawnSync('taskset', ['-pc', '1', String(process.pid)]);
-
-/** Compressible bytes (JSON-like words from a seeded generator): zlib level 1 takes them to ~1/5. */
-function compressible(n, seed) {
-  const words = ['{"id":', '"user":"ada"', '"text":"hello there"', ',', '}', '\n', 'websocket ', 'deflate ', String(seed)];
-  const out = Buffer.allocUnsafe(n);
-  let x = seed * 2654435761 + 1;
-  let off = 0;
-  while (off < n) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    off += out.write(words[x % words.length], off);
-  }
-  return out;
-}
 
 const small = JSON.stringify({ type: 'chat', room: 'lobby', user: 'ada', text: 'hello '.repeat(26) }).slice(0, 200);
 

@@ -10,6 +10,7 @@ import { codecOffloads, codecTurns, pendingCodecJobs } from '../../src/conn/code
 import { DEFLATE_SLICE, INFLATE_SLICE } from '../../src/protocol/deflate-codec.js';
 import { forceSyncZlib } from '../../src/protocol/zlib-sync.js';
 import { closeAll, guardProcess, startServer, waitUntil, withTimeout } from '../helpers/net.js';
+import { compressibleText } from '../helpers/text.js';
 import { WsPeer } from '../helpers/ws-peer.js';
 
 guardProcess();
@@ -17,19 +18,6 @@ afterEach(async () => {
   forceSyncZlib(undefined);
   await closeAll();
 });
-
-/** `n` bytes of compressible text (JSON-like words from a seeded generator), different per seed. */
-function bigText(n: number, seed: number): Buffer {
-  const words = ['{"id":', '"user":"ada"', '"text":"hello there"', ',', '}', '\n', 'websocket ', 'deflate ', String(seed)];
-  const out = Buffer.allocUnsafe(n);
-  let x = seed * 2654435761 + 1;
-  let off = 0;
-  while (off < n) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    off += out.write(words[x % words.length]!, off);
-  }
-  return out;
-}
 
 async function echoServer(deflate: object, extra: object = {}) {
   const order: string[] = [];
@@ -56,7 +44,7 @@ describe('large compressed messages leave the event loop turn that received them
   it('a 4 MiB message between small ones is echoed in order, byte for byte, on the thread pool (context takeover)', async () => {
     const s = await echoServer({ threshold: 0 });
     const conn = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
-    const msgs = [bigText(100, 1), bigText(4 * 1024 * 1024, 2), bigText(300, 3), bigText(2000, 4), bigText(3 * 1024 * 1024 + 17, 5), bigText(10, 6)];
+    const msgs = [compressibleText(100, 1), compressibleText(4 * 1024 * 1024, 2), compressibleText(300, 3), compressibleText(2000, 4), compressibleText(3 * 1024 * 1024 + 17, 5), compressibleText(10, 6)];
     const before = codecOffloads();
     for (const m of msgs) void conn.write(m.toString(), false);
     const got = await receive(conn, msgs.length);
@@ -74,10 +62,10 @@ describe('large compressed messages leave the event loop turn that received them
   it('when the pool is full (1 job, no waiting room), a large message runs in many slices on the loop instead, in order', async () => {
     const s = await echoServer({ threshold: 0, threadPoolConcurrency: 1, threadPoolMaxQueued: 0 });
     const conn = await connect(s.url, { deflate: { threshold: 0, threadPoolConcurrency: 1, threadPoolMaxQueued: 0 }, maxMessageSize: 64 * 1024 * 1024 });
-    const msgs = [bigText(100, 1), bigText(4 * 1024 * 1024, 2), bigText(300, 3), bigText(2000, 4), bigText(3 * 1024 * 1024 + 17, 5), bigText(10, 6)];
+    const msgs = [compressibleText(100, 1), compressibleText(4 * 1024 * 1024, 2), compressibleText(300, 3), compressibleText(2000, 4), compressibleText(3 * 1024 * 1024 + 17, 5), compressibleText(10, 6)];
     // A second connection keeps the server's one slot busy with its own large messages.
     const other = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
-    const otherMsgs = [bigText(6 * 1024 * 1024, 8), bigText(6 * 1024 * 1024, 9)];
+    const otherMsgs = [compressibleText(6 * 1024 * 1024, 8), compressibleText(6 * 1024 * 1024, 9)];
     const otherGot = receive(other, otherMsgs.length);
     const before = codecTurns();
     for (const m of otherMsgs) void other.write(m, true);
@@ -116,7 +104,7 @@ describe('large compressed messages leave the event loop turn that received them
     const a = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
     const b = await connect(s.url, { deflate: { threshold: 0 } });
     const bIt = b[Symbol.asyncIterator]();
-    const large = bigText(16 * 1024 * 1024, 7);
+    const large = compressibleText(16 * 1024 * 1024, 7);
     let aFinished = false;
     const aDone = a.next(20_000).then((m) => {
       aFinished = true;
@@ -162,7 +150,7 @@ describe('large compressed messages leave the event loop turn that received them
     const conn = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
     await waitUntil(() => serverConn !== undefined, 2000, 'handleOpen');
     const sc = serverConn!;
-    void sc.write(bigText(16 * 1024 * 1024, 9)).catch(() => {});
+    void sc.write(compressibleText(16 * 1024 * 1024, 9)).catch(() => {});
     void sc.write('after it').catch(() => {});
     await new Promise((r) => setImmediate(r)); // the flush starts the job
     await new Promise((r) => setImmediate(r));
@@ -191,7 +179,7 @@ describe('large compressed messages leave the event loop turn that received them
       srv.handleData(() => void delivered++);
     });
     const a = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
-    a.ws.send(bigText(16 * 1024 * 1024, 11));
+    a.ws.send(compressibleText(16 * 1024 * 1024, 11));
     await withTimeout(a.closed, 10_000, 'the connection to end');
     expect(jobsSeen).toBeGreaterThan(0);
     await waitUntil(() => pendingCodecJobs() === 0, 5000, 'the inflate job to end');
@@ -202,8 +190,8 @@ describe('large compressed messages leave the event loop turn that received them
     const s = await echoServer({ threshold: 0, mode: 'shared' });
     const conns = await Promise.all([0, 1].map(() => connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 })));
     const sets = [
-      [bigText(50, 1), bigText(2 * 1024 * 1024, 2), bigText(60, 3)],
-      [bigText(70, 4), bigText(80, 5), bigText(1024 * 1024, 6)],
+      [compressibleText(50, 1), compressibleText(2 * 1024 * 1024, 2), compressibleText(60, 3)],
+      [compressibleText(70, 4), compressibleText(80, 5), compressibleText(1024 * 1024, 6)],
     ];
     const results = conns.map((c, i) => receive(c, sets[i]!.length));
     conns.forEach((c, i) => sets[i]!.forEach((m) => void c.write(m, true)));
@@ -218,7 +206,7 @@ describe('without zlib handle internals, the public stream API does the work (fo
     forceSyncZlib(false);
     const s = await echoServer({ threshold: 0 });
     const conn = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
-    const msgs = [bigText(100, 1), bigText(1024 * 1024, 2), bigText(300, 3), bigText(300, 3), bigText(5, 4)];
+    const msgs = [compressibleText(100, 1), compressibleText(1024 * 1024, 2), compressibleText(300, 3), compressibleText(300, 3), compressibleText(5, 4)];
     const before = codecOffloads();
     for (const m of msgs) void conn.write(m, true);
     const got = await receive(conn, msgs.length);

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Conn, type Message } from '../../src/index.js';
 import { codecOffloads } from '../../src/conn/codec-scheduler.js';
 import { closeAll, guardProcess, startServer, withTimeout } from '../helpers/net.js';
+import { compressibleText, randomLetters } from '../helpers/text.js';
 import { WsPeer, startWsServer } from '../helpers/ws-peer.js';
 
 guardProcess();
@@ -20,34 +21,14 @@ afterEach(async () => {
   await closeAll();
 });
 
-/** `n` random letters: ~60% of their size after deflate, unless the window already holds them. */
-function letters(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  for (let i = 0, x = seed; i < n; i++) out[i] = 97 + ((x = (x * 1103515245 + 12345) >>> 0) >>> 16) % 26;
-  return out;
-}
-
-/** `n` bytes of compressible JSON-like text. */
-function text(n: number, seed: number): Buffer {
-  const words = ['{"id":', '"user":"ada"', '"text":"hello there"', ',', '}', '\n', 'websocket ', String(seed)];
-  const out = Buffer.allocUnsafe(n);
-  let x = seed * 2654435761 + 1;
-  let off = 0;
-  while (off < n) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    off += out.write(words[x % words.length]!, off);
-  }
-  return out;
-}
-
 // X and Y are small (the synchronous path); L1 starts with X and ends with Y, L2 starts with Y
 // (both large: the thread pool). With context takeover:
 // - Y after L1 costs a few bytes (async -> sync: the window L1 left is the one Y is compressed with);
 // - L2 costs about X's size less than on its own (sync -> async: Y is in the window).
-const X = letters(20_000, 1);
-const Y = letters(20_000, 2);
-const L1 = Buffer.concat([X, text(2 * 1024 * 1024, 3), Y]);
-const L2 = Buffer.concat([Y, text(1024 * 1024 + 5, 4)]);
+const X = randomLetters(20_000, 1);
+const Y = randomLetters(20_000, 2);
+const L1 = Buffer.concat([X, compressibleText(2 * 1024 * 1024, 3), Y]);
+const L2 = Buffer.concat([Y, compressibleText(1024 * 1024 + 5, 4)]);
 const SEQUENCE = [X, L1, Y, L2, Y];
 /** The frame L2 would be, compressed from an empty window at the level both sides use. */
 const L2_ALONE = zlib.deflateRawSync(L2, { level: 1 }).length;
@@ -111,7 +92,7 @@ describe('order per connection with small and large messages mixed, both ways', 
     });
     const ws = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
     const msgs: Buffer[] = [];
-    for (let i = 0; i < 40; i++) msgs.push(i % 7 === 3 ? text(300 * 1024 + i * 4099, i) : i % 3 === 0 ? letters(50 + i, i) : text(2000 + i, i));
+    for (let i = 0; i < 40; i++) msgs.push(i % 7 === 3 ? compressibleText(300 * 1024 + i * 4099, i) : i % 3 === 0 ? randomLetters(50 + i, i) : compressibleText(2000 + i, i));
     const before = codecOffloads();
     for (const m of msgs) void ws.send(m, { binary: true });
     for (let i = 0; i < msgs.length; i++) {
@@ -131,7 +112,7 @@ describe('order per connection with small and large messages mixed, both ways', 
     wsServers.push(wss.close);
     const conn = await connect(wss.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
     const msgs: Buffer[] = [];
-    for (let i = 0; i < 40; i++) msgs.push(i % 7 === 3 ? text(300 * 1024 + i * 4099, i) : i % 3 === 0 ? letters(50 + i, i) : text(2000 + i, i));
+    for (let i = 0; i < 40; i++) msgs.push(i % 7 === 3 ? compressibleText(300 * 1024 + i * 4099, i) : i % 3 === 0 ? randomLetters(50 + i, i) : compressibleText(2000 + i, i));
     const it = conn[Symbol.asyncIterator]();
     for (const m of msgs) void conn.write(m, true);
     for (let i = 0; i < msgs.length; i++) {
@@ -149,7 +130,7 @@ describe('a connection that ends while its stream is on the thread pool', () => 
       srv.handleOpen(() => void opened++);
       srv.handleData((c, d, b) => c.write(Buffer.from(d), b));
     });
-    const big = text(8 * 1024 * 1024, 5);
+    const big = compressibleText(8 * 1024 * 1024, 5);
     for (let round = 0; round < 4; round++) {
       const ws = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
       for (let i = 0; i < 3; i++) void ws.send(big, { binary: true }).catch(() => {});
@@ -183,7 +164,7 @@ describe("a large broadcast in 'shared' mode", () => {
     const ws = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
     for (let i = 0; i < 200 && conns.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
     expect(conns.length).toBe(3);
-    const big = text(2 * 1024 * 1024, 21); // under the outbox bound (maxQueuedBytes, 4 MiB)
+    const big = compressibleText(2 * 1024 * 1024, 21); // under the outbox bound (maxQueuedBytes, 4 MiB)
     zlib.deflateRaw = counting;
     try {
       for (const c of conns) void c.write(`before ${c.id}`);

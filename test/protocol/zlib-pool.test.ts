@@ -9,20 +9,9 @@ import { type CodecJob, PerMessageDeflate, defaultDeflateOptions, type DeflateOp
 import { zlibPoolFor } from '../../src/protocol/deflate-codec.js';
 import { ZlibPool } from '../../src/protocol/zlib-pool.js';
 import { ProtocolError, WebSocketError } from '../../src/protocol/errors.js';
+import { compressibleText } from '../helpers/text.js';
 
 const params = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
-
-function text(n: number, seed: number): Buffer {
-  const words = ['{"id":', '"user":"ada"', '"text":"hello there"', ',', '}', '\n', String(seed)];
-  const out = Buffer.allocUnsafe(n);
-  let x = seed * 2654435761 + 1;
-  let off = 0;
-  while (off < n) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    off += out.write(words[x % words.length]!, off);
-  }
-  return out;
-}
 
 function run<T>(x: T | CodecJob<T>): Promise<T> {
   if (x instanceof Buffer || x instanceof Error) return Promise.resolve(x as T);
@@ -79,7 +68,7 @@ describe('the codec on a bounded pool', () => {
     const opts: DeflateOptions = { ...defaultDeflateOptions, mode: 'dedicated', threadPoolConcurrency: 2 };
     const pool = zlibPoolFor(opts);
     const codecs = Array.from({ length: 6 }, () => new PerMessageDeflate('server', params, opts));
-    const msgs = codecs.map((_, i) => text(1024 * 1024 + i, i));
+    const msgs = codecs.map((_, i) => compressibleText(1024 * 1024 + i, i));
     const jobs = codecs.map((c, i) => c.startCompress(msgs[i]!));
     for (const j of jobs) expect((j as CodecJob<Buffer>).pooled, 'a thread-pool job').toBe(true);
     const packed = await Promise.all(jobs.map((j) => run(j)));
@@ -94,7 +83,7 @@ describe('the codec on a bounded pool', () => {
     const opts: DeflateOptions = { ...defaultDeflateOptions, mode: 'dedicated', threadPoolConcurrency: 1, threadPoolMaxQueued: 1 };
     const pool = zlibPoolFor(opts);
     const codecs = [0, 1, 2].map(() => new PerMessageDeflate('server', params, opts));
-    const msgs = codecs.map((_, i) => text(2 * 1024 * 1024, 10 + i));
+    const msgs = codecs.map((_, i) => compressibleText(2 * 1024 * 1024, 10 + i));
     const jobs = codecs.map((c, i) => c.startCompress(msgs[i]!)) as CodecJob<Buffer>[];
     expect(jobs.map((j) => j.pooled === true)).toEqual([true, true, false]);
     expect(pool.refused).toBe(1);
@@ -110,7 +99,7 @@ describe('the codec on a bounded pool', () => {
     const pool = zlibPoolFor(opts);
     const server = new PerMessageDeflate('server', params, opts);
     const client = new PerMessageDeflate('client', params, opts);
-    const msg = text(8 * 1024 * 1024, 3);
+    const msg = compressibleText(8 * 1024 * 1024, 3);
     const packed = await run(server.startCompress(msg));
     // A second server codec compresses while the client inflates; both are closed mid-run.
     const other = new PerMessageDeflate('server', params, opts);
