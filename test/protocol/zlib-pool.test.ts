@@ -3,6 +3,7 @@
  * (src/protocol/deflate-codec.ts): jobs at once, the waiting room in count and bytes, what a
  * full pool does (the message runs in slices on the loop), and a codec closed mid-job.
  */
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { runCodecJob, codecTurns } from '../../src/conn/codec-scheduler.js';
 import { type CodecJob, PerMessageDeflate, defaultDeflateOptions, type DeflateOptions } from '../../src/protocol/permessage-deflate.js';
@@ -121,6 +122,26 @@ describe('the codec on a bounded pool', () => {
     expect(((await run(peer.startInflate(packed as Buffer, true, 1 << 30))) as Buffer).equals(msg)).toBe(true);
     expect(((await run(peer.startInflate(again as Buffer, true, 1 << 30))) as Buffer).equals(msg)).toBe(true);
     peer.close();
+    server.close();
+  });
+
+  it('invalid DEFLATE found on the thread pool (past the first synchronous part) fails the message with 1007', async () => {
+    const opts: DeflateOptions = { ...defaultDeflateOptions };
+    const pool = zlibPoolFor(opts);
+    const msg = compressibleText(2 * 1024 * 1024, 7);
+    // After a sync flush the stream is at a block boundary: 0xff starts a block of type 3, which
+    // does not exist (RFC 1951 §3.2.3), after 2 MiB of good output.
+    const packed = Buffer.concat([zlib.deflateRawSync(msg, { level: 1, finishFlush: zlib.constants.Z_SYNC_FLUSH }), Buffer.from([0xff, 0xff, 0xff])]);
+    const server = new PerMessageDeflate('server', params, opts);
+    const job = server.startInflate(packed, true, 1 << 30) as CodecJob<Buffer | ProtocolError>;
+    expect(job.pooled, 'the rest of the frame went to the pool').toBe(true);
+    const r = await run(job);
+    expect(r).toBeInstanceOf(ProtocolError);
+    expect((r as ProtocolError).closeCode).toBe(1007);
+    expect((r as ProtocolError).message).toMatch(/Invalid compressed data/);
+    expect(pool.running).toBe(0);
+    // The codec stays failed: the next frame gets the same error, synchronously.
+    expect(server.startInflate(Buffer.from([0x00]), true, 100)).toBe(r);
     server.close();
   });
 });
