@@ -3,7 +3,7 @@
 // against ws, in one run, repetitions interleaved. See bench/README.md ("deflate-stall").
 //
 //   node bench/deflate-stall.mjs [--before <dist dir of another wschan build>] [--reps 3]
-//        [--big 3] [--big-mib 16] [--small-conns 50] [--no-ws 1] [--prof <dir>]
+//        [--big 3] [--big-mib 16] [--small-conns 50] [--small-rate N] [--no-ws 1] [--prof <dir>]
 //
 // Per run: a fresh server process (pinned to core 0 when taskset works) that measures its own
 // event-loop delay with perf_hooks.monitorEventLoopDelay (bench/peers/stall-server.mjs). The
@@ -34,6 +34,8 @@ const opt = (name, dflt) => {
 const reps = Number(opt('reps', '3'));
 const bigCount = Number(opt('big', '3'));
 const smallConns = Number(opt('small-conns', '50'));
+/** --small-rate N: the small clients send N messages/s in all at a fixed rate (open loop) instead of one in flight each. */
+const smallRate = Number(opt('small-rate', '0'));
 const before = opt('before', undefined);
 const BIG = Number(opt('big-mib', '16')) * 1024 * 1024;
 const RUN_LIMIT_MS = 60_000;
@@ -79,7 +81,26 @@ async function runOnce(name, kind, dist, bigs) {
   let running = true;
   let smallEchoes = 0;
   const lat = [];
+  const timers = [];
   for (const ws of smalls) {
+    if (smallRate > 0) {
+      // Open loop: each client sends at a fixed rate whatever the echoes do, so every server gets
+      // the same small-message work and the loop delays compare at equal load.
+      const sentAt = [];
+      ws.on('message', () => {
+        smallEchoes++;
+        lat.push(performance.now() - sentAt.shift());
+      });
+      const every = (1000 * smallConns) / smallRate;
+      timers.push(
+        setInterval(() => {
+          if (!running) return;
+          sentAt.push(performance.now());
+          ws.send(small);
+        }, every),
+      );
+      continue;
+    }
     let sent = 0;
     ws.on('message', () => {
       smallEchoes++;
@@ -114,6 +135,7 @@ async function runOnce(name, kind, dist, bigs) {
   const seconds = (performance.now() - t0) / 1000;
   const loop = await ask(child, 'report');
   running = false;
+  for (const t of timers) clearInterval(t);
   lat.sort((a, b) => a - b);
   for (const ws of [...smalls, big]) ws.terminate();
   child.kill('SIGTERM');
@@ -145,16 +167,16 @@ for (let r = 0; r < reps; r++) {
   }
 }
 
-console.log(`\nnode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
-console.log('| server | loop delay p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | small echoes/s | small RTT p99 (ms) | one big echo (ms) | big echoes / time (s) |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log(`\n${smallRate > 0 ? `small messages at a fixed ${smallRate}/s (open loop); ` : ''}node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
+console.log('| server | loop delay p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | loop utilization | small echoes/s | small RTT p99 (ms) | one big echo (ms) | big echoes / time (s) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 const rows = {};
 for (const [name] of servers) {
   const rs = all.filter((x) => x.name === name);
   rows[name] = { p99: median(rs.map((x) => x.loop.p99)), max: median(rs.map((x) => x.loop.max)), sps: median(rs.map((x) => x.smallPerSec)), big: median(rs.map((x) => x.bigMs)) };
   const range = (f) => `${Math.min(...rs.map(f))}–${Math.max(...rs.map(f))}`;
   console.log(
-    `| ${name} | ${median(rs.map((x) => x.loop.p50))} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigMs))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
+    `| ${name} | ${median(rs.map((x) => x.loop.p50))} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${median(rs.map((x) => x.loop.elu))} | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigMs))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
   );
 }
 if (rows.ws) {
