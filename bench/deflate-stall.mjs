@@ -3,7 +3,7 @@
 // against ws, in one run, repetitions interleaved. See bench/README.md ("deflate-stall").
 //
 //   node bench/deflate-stall.mjs [--before <dist dir of another wschan build>] [--reps 3]
-//        [--big 3] [--big-mib 16] [--small-conns 50] [--small-rate N] [--no-ws 1] [--prof <dir>]
+//        [--big 3] [--big-mib 16] [--small-conns 50] [--small-rate N] [--big-every MS] [--no-ws 1] [--prof <dir>]
 //
 // Per run: a fresh server process (pinned to core 0 when taskset works) that measures its own
 // event-loop delay with perf_hooks.monitorEventLoopDelay (bench/peers/stall-server.mjs). The
@@ -36,6 +36,8 @@ const bigCount = Number(opt('big', '3'));
 const smallConns = Number(opt('small-conns', '50'));
 /** --small-rate N: the small clients send N messages/s in all at a fixed rate (open loop) instead of one in flight each. */
 const smallRate = Number(opt('small-rate', '0'));
+/** --big-every MS: start a big message every MS ms (if the last one's echo is back) instead of right after the echo. */
+const bigEvery = Number(opt('big-every', '0'));
 const before = opt('before', undefined);
 const BIG = Number(opt('big-mib', '16')) * 1024 * 1024;
 const RUN_LIMIT_MS = 60_000;
@@ -131,6 +133,10 @@ async function runOnce(name, kind, dist, bigs) {
       okBig++;
       bigMs.push(performance.now() - sentAt);
     }
+    // Paced: the next big message starts `bigEvery` ms after this one did, so every server's
+    // histogram covers the same length of time (a faster echo does not shorten the window).
+    const next = sentAt + bigEvery - performance.now();
+    if (bigEvery > 0 && next > 0) await new Promise((r) => setTimeout(r, next));
   }
   const seconds = (performance.now() - t0) / 1000;
   const loop = await ask(child, 'report');
@@ -167,7 +173,7 @@ for (let r = 0; r < reps; r++) {
   }
 }
 
-console.log(`\n${smallRate > 0 ? `small messages at a fixed ${smallRate}/s (open loop); ` : ''}node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
+console.log(`\n${smallRate > 0 ? `small messages at a fixed ${smallRate}/s (open loop); ` : ''}${bigEvery > 0 ? `a big message every ${bigEvery} ms; ` : ''}node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
 console.log('| server | loop delay p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | loop utilization | small echoes/s | small RTT p99 (ms) | one big echo (ms) | big echoes / time (s) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 const rows = {};
