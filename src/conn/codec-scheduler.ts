@@ -45,16 +45,20 @@ export function pendingCodecJobs(): number {
 /** Run `job` to its end, one slice per event-loop turn, and pass its result to `done` (never synchronously). */
 export function runCodecJob<T>(job: CodecJob<T>, done: (result: T) => void): void {
   if (job.pooled === true) {
-    // The first step submits it to the pool; it never ends synchronously (zlib's callbacks don't).
+    // Submitted to its pool when it was made; it never ends synchronously (zlib's callbacks
+    // don't), so `done` comes from `wake`. (A wait on a broadcast's shared compression counts too.)
     inFlight++;
     offloads++;
-    job.wake = () => {
-      if (job.step() !== 'done') return;
+    let finished = false;
+    const wake = (): void => {
+      if (finished || job.step() !== 'done') return;
+      finished = true;
       job.wake = undefined;
       inFlight--;
       done(job.result as T);
     };
-    job.step();
+    job.wake = wake;
+    if (job.step() === 'done') process.nextTick(wake);
     return;
   }
   queue.push({ job, done: done as (result: unknown) => void });
