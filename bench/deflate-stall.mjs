@@ -3,7 +3,7 @@
 // against ws, in one run, repetitions interleaved. See bench/README.md ("deflate-stall").
 //
 //   node bench/deflate-stall.mjs [--before <dist dir of another wschan build>] [--reps 3]
-//        [--big 3] [--big-mib 16] [--small-conns 50]
+//        [--big 3] [--big-mib 16] [--small-conns 50] [--small-rate N] [--big-every MS] [--no-ws 1] [--prof <dir>]
 //
 // Per run: a fresh server process (pinned to core 0 when taskset works) that measures its own
 // event-loop delay with perf_hooks.monitorEventLoopDelay (bench/peers/stall-server.mjs). The
@@ -12,10 +12,14 @@
 // servers' 1 KiB threshold: the traffic of a chat), and one client sends `--big` compressible
 // 16 MiB binary messages one after another, each awaiting its echo. The histogram covers the
 // time from the first big message to the last echo. Bounded: 60 s per run at most.
+// Reported per server (median of the runs): loop delay p50/p99/p99.9/max, the small messages'
+// echoes/s and RTT p99 during the big ones, and each big message's own echo time (send to
+// echo received and checked, median over the run's big messages).
 
 import { fork, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
+import { compressible } from './compressible.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -30,35 +34,29 @@ const opt = (name, dflt) => {
 const reps = Number(opt('reps', '3'));
 const bigCount = Number(opt('big', '3'));
 const smallConns = Number(opt('small-conns', '50'));
+/** --small-rate N: the small clients send N messages/s in all at a fixed rate (open loop) instead of one in flight each. */
+const smallRate = Number(opt('small-rate', '0'));
+/** --big-every MS: start a big message every MS ms (if the last one's echo is back) instead of right after the echo. */
+const bigEvery = Number(opt('big-every', '0'));
 const before = opt('before', undefined);
 const BIG = Number(opt('big-mib', '16')) * 1024 * 1024;
 const RUN_LIMIT_MS = 60_000;
+/** --prof <dir outside the repo>: every server process writes a CPU profile there (--cpu-prof). */
+const profDir = opt('prof', undefined);
 
 const servers = [['wschan', 'wschan', join(root, 'dist')]];
 if (before !== undefined) servers.push(['wschan-before', 'wschan', before]);
-servers.push(['ws', 'ws', undefined]);
+if (opt('no-ws', undefined) === undefined) servers.push(['ws', 'ws', undefined]);
 
 const taskset = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 if (taskset) spawnSync('taskset', ['-pc', '1', String(process.pid)]);
-
-/** Compressible bytes (JSON-like words from a seeded generator): zlib level 1 takes them to ~1/5. */
-function compressible(n, seed) {
-  const words = ['{"id":', '"user":"ada"', '"text":"hello there"', ',', '}', '\n', 'websocket ', 'deflate ', String(seed)];
-  const out = Buffer.allocUnsafe(n);
-  let x = seed * 2654435761 + 1;
-  let off = 0;
-  while (off < n) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    off += out.write(words[x % words.length], off);
-  }
-  return out;
-}
 
 const small = JSON.stringify({ type: 'chat', room: 'lobby', user: 'ada', text: 'hello '.repeat(26) }).slice(0, 200);
 
 function startServer(kind, dist) {
   const argv = kind === 'wschan' ? ['wschan', dist] : ['ws'];
-  const child = fork(join(here, 'peers/stall-server.mjs'), argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = profDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const child = fork(join(here, 'peers/stall-server.mjs'), argv, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   if (taskset) spawnSync('taskset', ['-pc', '0', String(child.pid)]);
   return child;
 }
@@ -85,7 +83,26 @@ async function runOnce(name, kind, dist, bigs) {
   let running = true;
   let smallEchoes = 0;
   const lat = [];
+  const timers = [];
   for (const ws of smalls) {
+    if (smallRate > 0) {
+      // Open loop: each client sends at a fixed rate whatever the echoes do, so every server gets
+      // the same small-message work and the loop delays compare at equal load.
+      const sentAt = [];
+      ws.on('message', () => {
+        smallEchoes++;
+        lat.push(performance.now() - sentAt.shift());
+      });
+      const every = (1000 * smallConns) / smallRate;
+      timers.push(
+        setInterval(() => {
+          if (!running) return;
+          sentAt.push(performance.now());
+          ws.send(small);
+        }, every),
+      );
+      continue;
+    }
     let sent = 0;
     ws.on('message', () => {
       smallEchoes++;
@@ -105,16 +122,26 @@ async function runOnce(name, kind, dist, bigs) {
   const t0 = performance.now();
   const deadline = t0 + RUN_LIMIT_MS;
   let okBig = 0;
+  const bigMs = [];
   for (const payload of bigs) {
     if (performance.now() > deadline) break;
     const echoed = once(big, 'message');
+    const sentAt = performance.now();
     big.send(payload, { binary: true });
     const [data] = await Promise.race([echoed, new Promise((r) => setTimeout(() => r([undefined]), deadline - performance.now()))]);
-    if (data !== undefined && Buffer.from(data).equals(payload)) okBig++;
+    if (data !== undefined && Buffer.from(data).equals(payload)) {
+      okBig++;
+      bigMs.push(performance.now() - sentAt);
+    }
+    // Paced: the next big message starts `bigEvery` ms after this one did, so every server's
+    // histogram covers the same length of time (a faster echo does not shorten the window).
+    const next = sentAt + bigEvery - performance.now();
+    if (bigEvery > 0 && next > 0) await new Promise((r) => setTimeout(r, next));
   }
   const seconds = (performance.now() - t0) / 1000;
   const loop = await ask(child, 'report');
   running = false;
+  for (const t of timers) clearInterval(t);
   lat.sort((a, b) => a - b);
   for (const ws of [...smalls, big]) ws.terminate();
   child.kill('SIGTERM');
@@ -124,9 +151,15 @@ async function runOnce(name, kind, dist, bigs) {
     loop,
     seconds: Math.round(seconds * 100) / 100,
     bigEchoed: okBig,
+    bigMs: Math.round(median(bigMs)),
     smallPerSec: Math.round(smallEchoes / seconds),
     smallP99: Math.round((lat[Math.floor(lat.length * 0.99)] ?? NaN) * 10) / 10,
   };
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
 }
 
 const bigs = Array.from({ length: bigCount }, (_, i) => compressible(BIG, i + 1));
@@ -140,24 +173,20 @@ for (let r = 0; r < reps; r++) {
   }
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
-console.log(`\nnode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
-console.log('| server | loop delay p99 (ms) | p99.9 (ms) | max (ms) | small echoes/s | small RTT p99 (ms) | big echoes / time (s) |');
-console.log('|---|---|---|---|---|---|---|');
+console.log(`\n${smallRate > 0 ? `small messages at a fixed ${smallRate}/s (open loop); ` : ''}${bigEvery > 0 ? `a big message every ${bigEvery} ms; ` : ''}node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
+console.log('| server | loop delay p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | loop utilization | small echoes/s | small RTT p99 (ms) | one big echo (ms) | big echoes / time (s) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 const rows = {};
 for (const [name] of servers) {
   const rs = all.filter((x) => x.name === name);
-  rows[name] = { p99: median(rs.map((x) => x.loop.p99)), max: median(rs.map((x) => x.loop.max)), sps: median(rs.map((x) => x.smallPerSec)) };
+  rows[name] = { p99: median(rs.map((x) => x.loop.p99)), max: median(rs.map((x) => x.loop.max)), sps: median(rs.map((x) => x.smallPerSec)), big: median(rs.map((x) => x.bigMs)) };
   const range = (f) => `${Math.min(...rs.map(f))}–${Math.max(...rs.map(f))}`;
   console.log(
-    `| ${name} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
+    `| ${name} | ${median(rs.map((x) => x.loop.p50))} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${median(rs.map((x) => x.loop.elu))} | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigMs))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
   );
 }
 if (rows.ws) {
   for (const name of Object.keys(rows).filter((n) => n !== 'ws')) {
-    console.log(`${name}/ws: loop p99 ${(rows[name].p99 / rows.ws.p99).toFixed(2)}×, loop max ${(rows[name].max / rows.ws.max).toFixed(2)}×, small echoes/s ${(rows[name].sps / rows.ws.sps).toFixed(2)}×`);
+    console.log(`${name}/ws: loop p99 ${(rows[name].p99 / rows.ws.p99).toFixed(2)}×, loop max ${(rows[name].max / rows.ws.max).toFixed(2)}×, small echoes/s ${(rows[name].sps / rows.ws.sps).toFixed(2)}×, one big echo ${(rows[name].big / rows.ws.big).toFixed(2)}×`);
   }
 }

@@ -4,7 +4,7 @@
 // Run with an IPC channel (fork): it sends {port} when listening; on 'reset' it clears the
 // histogram; on 'report' it answers with its percentiles (ms).
 
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -12,6 +12,8 @@ const [kind, dist] = process.argv.slice(2);
 const MAX = 64 * 1024 * 1024;
 const h = monitorEventLoopDelay({ resolution: 1 });
 let port;
+/** Event-loop utilization since the last reset (the share of the time the loop was not idle). */
+let elu = performance.eventLoopUtilization();
 
 if (kind === 'wschan') {
   const { Server } = await import(pathToFileURL(join(resolve(dist), 'src/index.js')).href);
@@ -38,11 +40,14 @@ const ms = (ns) => Math.round(ns / 1e4) / 100;
 process.on('message', (m) => {
   if (m === 'reset') {
     h.reset();
+    elu = performance.eventLoopUtilization();
     process.send('reset');
   } else if (m === 'report') {
-    process.send({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), samples: h.count });
+    process.send({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), samples: h.count, elu: Math.round(performance.eventLoopUtilization(elu).utilization * 100) / 100 });
   }
 });
 h.enable();
 process.send({ port });
 process.on('disconnect', () => process.exit(0));
+// A normal exit on SIGTERM, so that a server run with --cpu-prof writes its profile.
+process.on('SIGTERM', () => process.exit(0));

@@ -7,29 +7,34 @@ import type { CodecJob } from '../protocol/deflate-codec.js';
  * most one slice (~1-2 ms) of zlib work and every other socket is served in between. (Running
  * every job's slice in the same setImmediate phase would let N large messages block N slices.)
  *
- * Jobs that run on the thread pool (the fallback without zlib handle internals) wait outside the
- * queue; at most MAX_IN_FLIGHT of them are started at once (libuv's pool has 4 threads by
- * default, shared with fs and dns: unbounded parallel zlib jobs fragment memory, as in ws).
+ * Jobs that run on the thread pool (large messages, and every message without zlib handle
+ * internals) never enter the queue: they are started at once and bounded by their server's
+ * ZlibPool (src/protocol/zlib-pool.ts), which holds them until a slot is free.
  */
-
-const MAX_IN_FLIGHT = 2;
 
 interface Entry {
   job: CodecJob<unknown>;
   done: (result: unknown) => void;
-  started: boolean;
 }
 
 const queue: Entry[] = [];
 let head = 0;
 let scheduled = false;
+/** Thread-pool jobs started and not yet done. */
 let inFlight = 0;
+/** Thread-pool jobs started so far (read by tests: proof that a message left the loop). */
+let offloads = 0;
 /** Turns of the event loop that ran a slice (read by tests: proof that work was split). */
 let turns = 0;
 
 /** Slices run so far by this thread (tests count them to see that a message was split). */
 export function codecTurns(): number {
   return turns;
+}
+
+/** Jobs handed to the thread pool so far by this thread. */
+export function codecOffloads(): number {
+  return offloads;
 }
 
 /** Jobs queued or waiting. */
@@ -39,7 +44,24 @@ export function pendingCodecJobs(): number {
 
 /** Run `job` to its end, one slice per event-loop turn, and pass its result to `done` (never synchronously). */
 export function runCodecJob<T>(job: CodecJob<T>, done: (result: T) => void): void {
-  queue.push({ job, done: done as (result: unknown) => void, started: false });
+  if (job.pooled === true) {
+    // Submitted to its pool when it was made; it never ends synchronously (zlib's callbacks
+    // don't), so `done` comes from `wake`. (A wait on a broadcast's shared compression counts too.)
+    inFlight++;
+    offloads++;
+    let finished = false;
+    const wake = (): void => {
+      if (finished || job.step() !== 'done') return;
+      finished = true;
+      job.wake = undefined;
+      inFlight--;
+      done(job.result as T);
+    };
+    job.wake = wake;
+    if (job.step() === 'done') process.nextTick(wake);
+    return;
+  }
+  queue.push({ job, done: done as (result: unknown) => void });
   schedule();
 }
 
@@ -51,13 +73,8 @@ function schedule(): void {
 
 function runOne(): void {
   scheduled = false;
-  // The first entry that may run now: a job not yet started waits while MAX_IN_FLIGHT pool jobs run.
-  let i = head;
-  for (; i < queue.length; i++) if (queue[i]!.started || inFlight < MAX_IN_FLIGHT) break;
-  if (i >= queue.length) return;
-  const e = queue[i]!;
-  queue[i] = queue[head]!;
-  head++;
+  if (head >= queue.length) return;
+  const e = queue[head++]!;
   if (head > 64 && head * 2 > queue.length) queue.splice(0, head), (head = 0);
   turns++;
   let status: 'done' | 'more' | 'wait';
@@ -69,17 +86,7 @@ function runOne(): void {
     (e.job as { result: unknown }).result = err;
   }
   if (status === 'more') {
-    e.started = true;
     queue.push(e);
-  } else if (status === 'wait') {
-    e.started = true;
-    inFlight++;
-    e.job.wake = () => {
-      e.job.wake = undefined;
-      inFlight--;
-      queue.push(e);
-      schedule();
-    };
   } else {
     e.done(e.job.result);
   }

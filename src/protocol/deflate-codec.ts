@@ -3,7 +3,8 @@ import { CloseCode, DEFLATE_TRAILER } from './constants.js';
 import { ErrorCode, ProtocolError, WebSocketError } from './errors.js';
 import type { DeflateOptions, DeflateParams } from './permessage-deflate.js';
 import { SyncZlib, syncZlibAvailable } from './zlib-sync.js';
-import { StreamZlib } from './zlib-stream.js';
+import { StreamZlib, type StreamResult } from './zlib-stream.js';
+import { ZlibPool, defaultZlibPoolOptions } from './zlib-pool.js';
 
 /**
  * One connection's permessage-deflate codec (RFC 7692 §6), and the thread's shared compressor.
@@ -11,11 +12,15 @@ import { StreamZlib } from './zlib-stream.js';
  * Small messages are compressed and inflated synchronously, in one call, on zlib's native handle
  * (zlib-sync.ts): that is the fast path (no Promise, no thread hop). A large message would block
  * the event loop for as long as zlib takes (a 16 MiB compressible message: ~144 ms), so
- * `startCompress` / `startInflate` return a CodecJob for it instead, which does a bounded slice
- * of the work per `step()` (DEFLATE_SLICE bytes of input, INFLATE_SLICE bytes of output) on the
- * same zlib stream: the window is kept, the order is the caller's, and the inflated size is
- * checked against the limit after every 64 KiB, as for a small message. The conn layer runs the
- * steps one per event-loop turn (src/conn/codec-scheduler.ts). This layer has no timers.
+ * `startCompress` / `startInflate` return a CodecJob for it instead. The job runs the message on
+ * libuv's thread pool (another core), through Node's public stream API on the SAME zlib stream
+ * (SyncZlib.runAsync: the window is kept, RFC 7692 §7.1.1), bounded by the server's ZlibPool
+ * (zlib-pool.ts). When the pool's waiting room is full, the job does the work on the event loop
+ * in bounded slices per `step()` instead (DEFLATE_SLICE bytes of input, INFLATE_SLICE bytes of
+ * output). Either way the order is the caller's (one job per direction at a time) and the
+ * inflated size is checked against the limit as it grows. The conn layer runs the jobs
+ * (src/conn/codec-scheduler.ts). This layer has no timers (a large inflated output is joined
+ * over a few turns with setImmediate: concatInTurns).
  *
  * Where Node lacks the handle internals, the same jobs run on the public async stream API
  * (zlib-stream.ts, on libuv's thread pool) and every message takes that path.
@@ -39,6 +44,8 @@ export interface CodecJob<T> {
   step(): 'done' | 'more' | 'wait';
   wake: (() => void) | undefined;
   readonly result: T | undefined;
+  /** The job runs on the thread pool (bounded by a ZlibPool), not in slices on the loop. */
+  readonly pooled?: boolean;
   /** Give up: the next `step` ends with an error result and the job's resources are freed. */
   cancel(): void;
 }
@@ -72,6 +79,36 @@ function concat(chunks: Buffer[]): Buffer {
   if (chunks.length === 0) return EMPTY;
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks);
+}
+
+/** Bytes copied per turn of the event loop when a large inflated message is joined (~1 ms). */
+const COPY_SLICE = 2 * 1024 * 1024;
+
+/**
+ * `concat` for the output of a thread-pool inflate, which can be as large as maxMessageSize:
+ * one Buffer.concat of 16 MiB measured 13-21 ms on the event loop under load (the longest task
+ * left once zlib ran on the pool, bench/RESULTS.md issue 15), so a large output is copied into
+ * its one buffer COPY_SLICE bytes per turn. `failed` ends it early (the codec was closed).
+ */
+function concatInTurns(chunks: Buffer[], failed: () => ProtocolError | undefined, done: (r: Buffer | ProtocolError) => void): void {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  if (total <= 2 * COPY_SLICE) return done(concat(chunks));
+  const out = Buffer.allocUnsafe(total);
+  let i = 0;
+  let off = 0;
+  const step = (): void => {
+    const err = failed();
+    if (err !== undefined) return done(err);
+    const until = off + COPY_SLICE;
+    while (i < chunks.length && off < until) {
+      off += chunks[i]!.copy(out, off);
+      chunks[i++] = EMPTY; // let the copied chunk go
+    }
+    if (i < chunks.length) setImmediate(step);
+    else done(out);
+  };
+  step();
 }
 
 function deflateError(err: unknown): WebSocketError {
@@ -119,30 +156,137 @@ class SliceJob<T> implements CodecJob<T> {
   }
 }
 
-/** A job that runs elsewhere (the thread pool): started by the first `step`, then waits for `finish`. */
+/**
+ * A job that runs on the thread pool: submitted to the pool when made (so the pool's count of
+ * waiting jobs is right for the next `admit`), started when a slot is free; `step` says 'wait'
+ * until it has finished. The pool slot is released when the zlib work has really ended (not at
+ * `cancel`), so the bound counts what runs.
+ */
 class WaitJob<T> implements CodecJob<T> {
   wake: (() => void) | undefined = undefined;
   result: T | undefined = undefined;
-  readonly #start: (finish: (r: T) => void) => void;
+  /** Runs elsewhere: the scheduler does not run it in slices. */
+  readonly pooled = true;
   readonly #cancelled: () => T;
-  #started = false;
-  constructor(start: (finish: (r: T) => void) => void, cancelled: () => T) {
-    this.#start = start;
+  constructor(pool: ZlibPool, bytes: number, start: (finish: (r: T) => void) => void, cancelled: () => T) {
     this.#cancelled = cancelled;
-  }
-  step(): 'done' | 'more' | 'wait' {
-    if (this.result !== undefined) return 'done';
-    if (!this.#started) {
-      this.#started = true;
-      this.#start((r) => {
+    pool.submit(bytes, (release) => {
+      start((r) => {
+        release();
         this.result ??= r;
         this.wake?.();
       });
-    }
+    });
+  }
+  step(): 'done' | 'more' | 'wait' {
     return this.result !== undefined ? 'done' : 'wait';
   }
   cancel(): void {
     this.result ??= this.#cancelled();
+  }
+}
+
+/**
+ * The thread-pool bound of a server: one ZlibPool per settings object (a Server resolves its
+ * deflate settings once, so every connection of one server shares its pool; a client's
+ * connection has its own settings, so its own pool).
+ */
+const pools = new WeakMap<DeflateOptions, ZlibPool>();
+
+export function zlibPoolFor(opts: DeflateOptions): ZlibPool {
+  let pool = pools.get(opts);
+  if (pool === undefined) {
+    const d = defaultZlibPoolOptions;
+    pool = new ZlibPool({
+      concurrency: opts.threadPoolConcurrency ?? d.concurrency,
+      maxQueued: opts.threadPoolMaxQueued ?? d.maxQueued,
+      maxQueuedBytes: opts.threadPoolMaxQueuedBytes ?? d.maxQueuedBytes,
+    });
+    pools.set(opts, pool);
+  }
+  return pool;
+}
+
+/** Messages larger than this (bytes in, for a compress; bytes out, for an inflate) leave the event loop. */
+function offloadThreshold(opts: DeflateOptions): number {
+  return opts.threadPoolThreshold ?? DEFLATE_SLICE;
+}
+
+/**
+ * Compress without context on the thread pool, with Node's public one-shot API (each call its
+ * own zlib stream, freed after): what a large message of a no-context-takeover codec and a large
+ * broadcast take. `done` is never called synchronously.
+ */
+function compressWithoutContextAsync(data: Uint8Array, windowBits: number, opts: DeflateOptions, done: (r: Buffer | WebSocketError) => void): void {
+  const bits = compressorWindowBits(windowBits);
+  zlib.deflateRaw(data, { windowBits: bits, level: opts.level, memLevel: opts.memLevel, finishFlush: Z_SYNC_FLUSH, chunkSize: ASYNC_CHUNK }, (err, out) => {
+    done(err !== null ? deflateError(err) : stripTail([out]));
+  });
+}
+
+/** Output chunk of a one-shot thread-pool compress: few round trips for a large message. */
+const ASYNC_CHUNK = 256 * 1024;
+
+/**
+ * A large broadcast's compression (issue 15), done once on the thread pool and shared by every
+ * subscriber whose compressor has no context takeover and the same window: the subscribers queue
+ * the plain message (so its place in each connection's order is kept), and when a connection's
+ * writer reaches it, its codec takes this result (`startCompress` below) instead of compressing
+ * again. Keyed by the payload object, then by compressor window bits; the WeakMap lets it go
+ * with the payload.
+ */
+interface SharedCompression {
+  result: Buffer | WebSocketError | undefined;
+  waiters: (() => void)[];
+}
+const sharedCompressions = new WeakMap<Uint8Array, Map<number, SharedCompression>>();
+
+/**
+ * Start compressing `data` for a broadcast to no-context-takeover subscribers with `params`, on
+ * the thread pool. False when the message is small enough for the event loop or the pool's
+ * waiting room is full: then each subscriber's codec compresses it as any message of its own
+ * (in slices on the loop when the pool stays full).
+ */
+export function shareLargeCompression(data: Uint8Array, params: DeflateParams, opts: DeflateOptions): boolean {
+  const pool = zlibPoolFor(opts);
+  if (data.length <= offloadThreshold(opts) || !pool.admit(data.length)) return false;
+  const bits = compressorWindowBits(params.serverMaxWindowBits);
+  let byBits = sharedCompressions.get(data);
+  if (byBits === undefined) sharedCompressions.set(data, (byBits = new Map()));
+  const entry: SharedCompression = { result: undefined, waiters: [] };
+  // A newer publish of the same payload object replaces the entry; queued messages take the newer result (same bytes).
+  byBits.set(bits, entry);
+  pool.submit(data.length, (release) => {
+    compressWithoutContextAsync(data, bits, opts, (r) => {
+      release();
+      entry.result = r;
+      const waiters = entry.waiters;
+      entry.waiters = [];
+      for (const w of waiters) w();
+    });
+  });
+  return true;
+}
+
+/** A subscriber's wait for a SharedCompression: no pool slot of its own, done when the shared one is. */
+class FollowJob implements CodecJob<Buffer | WebSocketError> {
+  wake: (() => void) | undefined = undefined;
+  result: Buffer | WebSocketError | undefined = undefined;
+  readonly pooled = true;
+  constructor(entry: SharedCompression) {
+    const settle = (): void => {
+      this.result ??= entry.result;
+      this.wake?.();
+    };
+    // Already failed: still never done synchronously (the scheduler's contract).
+    if (entry.result !== undefined) process.nextTick(settle);
+    else entry.waiters.push(settle);
+  }
+  step(): 'done' | 'more' | 'wait' {
+    return this.result !== undefined ? 'done' : 'wait';
+  }
+  cancel(): void {
+    this.result ??= new WebSocketError(ErrorCode.DeflateFailed, 'permessage-deflate codec is closed');
   }
 }
 
@@ -184,6 +328,12 @@ function compressWithoutContext(data: Uint8Array, windowBits: number, opts: Defl
 
 type Engine = SyncZlib | StreamZlib;
 
+/** Run `input` on the thread pool through either engine, with a sync flush (RFC 7692 §7.2.1). */
+function runOn(z: Engine, input: Uint8Array, limit: number, done: (r: StreamResult) => void): void {
+  if (z instanceof SyncZlib) z.runAsync(input, Z_SYNC_FLUSH, limit, done);
+  else z.run(input, Z_SYNC_FLUSH, limit, done);
+}
+
 /**
  * One connection's codec. The zlib streams are created on first use, so a connection that never
  * compresses holds no zlib memory. Calls in one direction must not overlap: the connection runs
@@ -202,6 +352,9 @@ export class PerMessageDeflate {
   readonly #inflateReset: boolean;
   /** False: Node lacks the handle internals; every message goes through the stream API. */
   readonly #sync: boolean;
+  /** The server's (or this client connection's) thread-pool bound, and the size that goes there. */
+  readonly #pool: ZlibPool;
+  readonly #offload: number;
   #deflater: Engine | undefined;
   #inflater: Engine | undefined;
   /** Inflated bytes of the message in progress, counted against `maxBytes`. */
@@ -234,6 +387,8 @@ export class PerMessageDeflate {
     this.#inflateBits = server ? params.clientMaxWindowBits : params.serverMaxWindowBits;
     this.#inflateReset = server ? params.clientNoContextTakeover : params.serverNoContextTakeover;
     this.#sync = syncZlibAvailable();
+    this.#pool = zlibPoolFor(opts);
+    this.#offload = offloadThreshold(opts);
   }
 
   /** Compress one whole message in one call; returns the payload for its frame(s), without the 00 00 ff ff tail (RFC 7692 §7.2.1). */
@@ -252,22 +407,35 @@ export class PerMessageDeflate {
    * job that compresses it slice by slice. Throws WebSocketError(DeflateFailed) when closed.
    */
   startCompress(data: Uint8Array): Buffer | CodecJob<Buffer | WebSocketError> {
-    if (this.#sync && data.length <= DEFLATE_SLICE) return this.compress(data);
+    if (this.#sync && data.length <= this.#offload) return this.compress(data);
     if (this.#closed) throw new WebSocketError(ErrorCode.DeflateFailed, 'permessage-deflate codec is closed');
+    if (this.#shared) {
+      // A large broadcast, compressed once for every subscriber (shareLargeCompression).
+      const entry = sharedCompressions.get(data)?.get(compressorWindowBits(this.#deflateBits));
+      if (entry !== undefined) return entry.result instanceof Buffer ? entry.result : new FollowJob(entry);
+    }
     const closedError = (): WebSocketError => new WebSocketError(ErrorCode.DeflateFailed, 'permessage-deflate codec is closed');
     // Without context takeover the thread's shared compressor cannot be held across turns (other
     // connections use it in between): a large message gets a compressor of its own, closed after.
     const own = !this.#shared;
-    if (!this.#sync) {
-      const z = own ? (this.#deflater ??= new StreamZlib(deflateStream(this.#deflateBits, this.#opts))) : new StreamZlib(deflateStream(this.#deflateBits, this.#opts));
-      const s = z as StreamZlib;
-      return new WaitJob<Buffer | WebSocketError>((finish) => {
-        s.run(data, Z_SYNC_FLUSH, Infinity, (r) => {
-          if (!own) s.close();
-          if (this.#closed) finish(closedError());
-          else finish(r instanceof Error ? deflateError(r) : stripTail(r.chunks));
-        });
-      }, closedError);
+    // Without the handle internals every message goes to the pool (there is no other way); with
+    // them, a large one does unless the pool's waiting room is full (then: slices on the loop).
+    if (!this.#sync || this.#pool.admit(data.length)) {
+      return new WaitJob<Buffer | WebSocketError>(
+        this.#pool,
+        data.length,
+        (finish) => {
+          if (this.#closed) return process.nextTick(finish, closedError());
+          if (!own) return compressWithoutContextAsync(data, this.#deflateBits, this.#opts, finish);
+          // §7.1.1 context takeover: the connection's own stream, whose window the peer mirrors.
+          const z = (this.#deflater ??= this.#sync ? new SyncZlib(deflateStream(this.#deflateBits, this.#opts)) : new StreamZlib(deflateStream(this.#deflateBits, this.#opts)));
+          runOn(z, data, Infinity, (r) => {
+            if (this.#closed) finish(closedError());
+            else finish(r instanceof Error ? deflateError(r) : stripTail(r.chunks));
+          });
+        },
+        closedError,
+      );
     }
     const z = own ? ((this.#deflater ??= new SyncZlib(deflateStream(this.#deflateBits, this.#opts))) as SyncZlib) : new SyncZlib(deflateStream(this.#deflateBits, this.#opts));
     const chunks: Buffer[] = [];
@@ -323,12 +491,60 @@ export class PerMessageDeflate {
     if (!this.#sync) return this.#startStreamInflate(data, fin, maxBytes);
     const early = this.#startFrame(data, fin, maxBytes);
     if (early !== undefined) return early;
-    const first = this.#inflateSome(INFLATE_SLICE);
+    // The first part on the loop: most frames end within it (a small message, no thread hop).
+    const first = this.#inflateSome(this.#offload);
     if (first !== undefined) return first;
-    return new SliceJob<Buffer | ProtocolError>(
-      () => this.#inflateSome(INFLATE_SLICE),
-      () => this.#failure ?? this.#fail(new ProtocolError(ErrorCode.InflateFailed, 'inflate cancelled', CloseCode.InternalError)),
-    );
+    const cancelled = (): ProtocolError => this.#failure ?? this.#fail(new ProtocolError(ErrorCode.InflateFailed, 'inflate cancelled', CloseCode.InternalError));
+    const rest = (this.#inPhase === 0 ? data.length : DEFLATE_TRAILER.length) - this.#inOff;
+    if (this.#pool.admit(rest)) return new WaitJob<Buffer | ProtocolError>(this.#pool, rest, (finish) => this.#inflateRest(finish), cancelled);
+    return new SliceJob<Buffer | ProtocolError>(() => this.#inflateSome(INFLATE_SLICE), cancelled);
+  }
+
+  /**
+   * The rest of the frame #inflateSome began, on the thread pool through the same stream (its
+   * window is the peer's context, §7.1.1): the rest of this phase's input, then the trailer
+   * (§7.2.2) when the frame ends the message. Nothing else uses the inflater meanwhile.
+   */
+  #inflateRest(finish: (r: Buffer | ProtocolError) => void): void {
+    if (this.#failure !== undefined) return process.nextTick(finish, this.#failure);
+    const z = this.#inflater as SyncZlib;
+    const inputs: Uint8Array[] = [(this.#inPhase === 0 ? this.#inData : DEFLATE_TRAILER).subarray(this.#inOff)];
+    if (this.#inPhase === 0 && this.#inFin) inputs.push(DEFLATE_TRAILER);
+    const max = this.#inMax;
+    let k = 0;
+    const next = (): void => {
+      if (k < inputs.length && !z.asyncEnded) {
+        runOn(z, inputs[k++]!, max - this.#messageBytes, onRun);
+        return;
+      }
+      if (this.#inFin) {
+        this.#messageBytes = 0;
+        if (z.asyncEnded) {
+          // §7.2.3.4: a final block ended the sender's stream; the next message starts a new one
+          // (the Node stream has ended too, so it is replaced rather than reset).
+          z.close();
+          this.#inflater = undefined;
+        } else if (this.#inflateReset) {
+          z.reset();
+        }
+      }
+      const chunks = this.#inChunks;
+      this.#inChunks = [];
+      this.#inData = EMPTY;
+      concatInTurns(chunks, () => this.#failure, finish);
+    };
+    const onRun = (r: StreamResult): void => {
+      // Closed (or failed) meanwhile: the stream is gone, the result is the failure.
+      if (this.#failure !== undefined) return finish(this.#failure);
+      if (r instanceof Error) {
+        return finish(this.#fail(new ProtocolError(ErrorCode.InflateFailed, `Invalid compressed data: ${r.message}`, CloseCode.InvalidPayloadData)));
+      }
+      for (const c of r.chunks) this.#messageBytes += c.length;
+      if (r.status === 'limit') return finish(this.#tooBig(max));
+      for (const c of r.chunks) this.#inChunks.push(c);
+      next();
+    };
+    next();
   }
 
   /** Set up the frame for #inflateSome; returns the failure if the codec already failed. */
@@ -404,7 +620,7 @@ export class PerMessageDeflate {
   #startStreamInflate(data: Uint8Array, fin: boolean, maxBytes: number): ProtocolError | CodecJob<Buffer | ProtocolError> {
     if (this.#failure !== undefined) return this.#failure;
     const cancelled = (): ProtocolError => this.#failure ?? this.#fail(new ProtocolError(ErrorCode.InflateFailed, 'inflate cancelled', CloseCode.InternalError));
-    return new WaitJob<Buffer | ProtocolError>((finish) => {
+    return new WaitJob<Buffer | ProtocolError>(this.#pool, data.length, (finish) => {
       const out: Buffer[] = [];
       const feed = (input: Uint8Array, next: () => void): void => {
         let z = this.#inflater as StreamZlib | undefined;

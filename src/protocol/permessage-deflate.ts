@@ -33,6 +33,17 @@ export interface DeflateOptions {
    * context takeover uses the shared compressor, whatever the mode.
    */
   mode: 'dedicated' | 'shared';
+  /**
+   * Messages larger than this many bytes (before compressing; after inflating) are compressed
+   * or inflated on libuv's thread pool, off the event loop (issue 15); smaller ones in one
+   * synchronous call. Default 131072 (128 KiB).
+   */
+  threadPoolThreshold?: number;
+  /** zlib jobs of one server on the thread pool at once (default 2). */
+  threadPoolConcurrency?: number;
+  /** Jobs that may wait for the pool, in count (default 1024) and input bytes (default 256 MiB); past either, a message runs on the event loop in ~1 ms slices. */
+  threadPoolMaxQueued?: number;
+  threadPoolMaxQueuedBytes?: number;
 }
 
 /**
@@ -265,4 +276,4 @@ export function deflateParamsKey(p: DeflateParams): string {
   return `${p.serverNoContextTakeover ? 'n' : 't'}${compressorWindowBits(p.serverMaxWindowBits)}`;
 }
 
-export { PerMessageDeflate, compressShared, type CodecJob } from './deflate-codec.js';
+export { PerMessageDeflate, compressShared, shareLargeCompression, type CodecJob } from './deflate-codec.js';

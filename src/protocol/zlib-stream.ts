@@ -1,11 +1,15 @@
 import zlib from 'node:zlib';
 
+/** What a run gives: the output chunks ('limit': more than the limit came out), or zlib's error. */
+export type StreamResult = Error | { chunks: Buffer[]; status: 'ok' | 'limit' };
+
 /**
  * The fallback of SyncZlib (zlib-sync.ts) on the public API, for a Node whose zlib handle
  * internals are missing: one zlib stream, written and flushed asynchronously (the work runs on
  * libuv's thread pool). The stream keeps its window between messages, which the one-shot
  * `zlib.*Sync` functions cannot (RFC 7692 §7.1.1 context takeover). Calls must not overlap: the
- * codec runs one at a time per stream, in message order.
+ * codec runs one at a time per stream, in message order. SyncZlib.runAsync uses it too, on the
+ * stream that SyncZlib drives synchronously in between (the same window).
  */
 export class StreamZlib {
   readonly #stream: zlib.DeflateRaw | zlib.InflateRaw;
@@ -42,7 +46,7 @@ export class StreamZlib {
    * Write `input` and flush with `flush`; `done` gets the output chunks and 'limit' when more
    * than `limit` bytes came out, or an Error. Never calls `done` synchronously.
    */
-  run(input: Uint8Array, flush: number, limit: number, done: (result: Error | { chunks: Buffer[]; status: 'ok' | 'limit' }) => void): void {
+  run(input: Uint8Array, flush: number, limit: number, done: (result: StreamResult) => void): void {
     this.#chunks = [];
     this.#produced = 0;
     this.#limit = limit;

@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { StreamZlib, type StreamResult } from './zlib-stream.js';
 
 // ---------------------------------------------------------------------------------------------
 // A synchronous adapter over a zlib stream's native handle.
@@ -30,14 +31,33 @@ const CHUNK = 64 * 1024;
 // can use it at once. A call that fills it keeps it and allocates a new one.
 let scratch = Buffer.allocUnsafe(CHUNK);
 
+/**
+ * The stream's own output buffer and its size, which its asynchronous path (`write` + `flush`,
+ * on the thread pool) fills: `processChunk` hands zlib `_outBuffer` at `_outOffset` with room
+ * for `_chunkSize - _outOffset` bytes. Our streams are made with the smallest chunk (64 bytes,
+ * so an idle connection holds no output buffer); `runAsync` gives the stream a large one for the
+ * run (a 64-byte chunk would cost a thread-pool round trip per 64 bytes) and takes it back after.
+ */
+interface StreamBuffers {
+  _chunkSize: number;
+  _outBuffer: Buffer;
+  _outOffset: number;
+}
+
 /** The internals a SyncZlib needs, or undefined when this stream does not have them. */
 function internalsOf(stream: zlib.DeflateRaw | zlib.InflateRaw): { handle: NativeZlibHandle; state: Uint32Array } | undefined {
-  const internals = stream as unknown as { _handle?: NativeZlibHandle; _writeState?: unknown };
+  const internals = stream as unknown as { _handle?: NativeZlibHandle; _writeState?: unknown } & Partial<StreamBuffers>;
   const handle = internals._handle;
   const state = internals._writeState;
   if (!handle || typeof handle.writeSync !== 'function' || typeof handle.reset !== 'function' || !(state instanceof Uint32Array)) return undefined;
+  if (typeof handle.onerror !== 'function' || typeof internals._chunkSize !== 'number' || !Buffer.isBuffer(internals._outBuffer) || typeof internals._outOffset !== 'number') {
+    return undefined;
+  }
   return { handle, state };
 }
+
+/** The output chunk of a thread-pool run: few round trips, and at most this much held beyond a limit. */
+const ASYNC_CHUNK = 256 * 1024;
 
 let available: boolean | undefined;
 let forced: boolean | undefined;
@@ -61,6 +81,7 @@ function probe(): boolean {
   const d = zlib.createDeflateRaw({ chunkSize: zlib.constants.Z_MIN_CHUNK });
   const i = zlib.createInflateRaw({ chunkSize: zlib.constants.Z_MIN_CHUNK });
   try {
+    if ((d as unknown as StreamBuffers)._outBuffer.length !== (d as unknown as StreamBuffers)._chunkSize) return false;
     if (internalsOf(d) === undefined || internalsOf(i) === undefined) return false;
     const text = Buffer.from('permessage-deflate probe, permessage-deflate probe');
     const dz = new SyncZlib(d);
@@ -85,6 +106,12 @@ export class SyncZlib {
   readonly #state: Uint32Array;
   #error: string | undefined;
   #closed = false;
+  /** Node's own error handler (it destroys the stream and emits 'error'): the async path needs it. */
+  readonly #nodeOnError: NativeZlibHandle['onerror'];
+  readonly #onError: NativeZlibHandle['onerror'];
+  /** The public-API view of the same stream, made by the first `runAsync`. */
+  #async: StreamZlib | undefined;
+  #running = false;
   /** Offset in the last `write`'s input up to which zlib consumed it. */
   consumed = 0;
 
@@ -99,9 +126,49 @@ export class SyncZlib {
     this.#state = internals.state;
     // The native side reports errors through `onerror`, synchronously inside writeSync. Node's
     // own handler would destroy the stream and emit 'error' later; we record the message.
-    this.#handle.onerror = (message: string) => {
+    this.#nodeOnError = this.#handle.onerror;
+    this.#onError = this.#handle.onerror = (message: string) => {
       this.#error = message;
     };
+  }
+
+  /** A `runAsync` is in progress: nothing else may use this stream until its `done`. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /**
+   * Run `input` through the same zlib stream (same window: RFC 7692 §7.1.1 context takeover)
+   * on libuv's thread pool, with `flush`; `done` gets the output chunks ('limit': more than
+   * `limit` bytes came out and the stream was closed there), or an Error. Never calls `done`
+   * synchronously. Until `done`, `write` and `reset` must not be called; `close` may be: Node
+   * defers the handle's close until the thread-pool write in progress has returned.
+   */
+  runAsync(input: Uint8Array, flush: number, limit: number, done: (result: StreamResult) => void): void {
+    const stream = this.#stream as unknown as StreamBuffers;
+    if (!this.#closed) {
+      // zlib errors must reach the stream now (its 'error', then our callback), not #error.
+      this.#handle.onerror = this.#nodeOnError;
+      stream._chunkSize = ASYNC_CHUNK;
+      stream._outBuffer = Buffer.allocUnsafe(ASYNC_CHUNK);
+      stream._outOffset = 0;
+    }
+    this.#running = true;
+    (this.#async ??= new StreamZlib(this.#stream)).run(input, flush, limit, (result) => {
+      this.#running = false;
+      if (!this.#closed) {
+        this.#handle.onerror = this.#onError;
+        stream._chunkSize = zlib.constants.Z_MIN_CHUNK;
+        stream._outBuffer = Buffer.allocUnsafe(zlib.constants.Z_MIN_CHUNK);
+        stream._outOffset = 0;
+      }
+      done(result);
+    });
+  }
+
+  /** The stream ended with a final block during a `runAsync` (RFC 7692 §7.2.3.4). */
+  get asyncEnded(): boolean {
+    return this.#async?.ended === true;
   }
 
   /**
@@ -157,6 +224,9 @@ export class SyncZlib {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#stream.close();
+    // During a runAsync, Node closes the handle once the thread-pool write has returned, and
+    // the run ends with an error ('zlib stream closed'), never with freed memory.
+    if (this.#async !== undefined) this.#async.close();
+    else this.#stream.close();
   }
 }

@@ -30,6 +30,11 @@ export const DeflateOptionsSchema = Type.Object(
       // bytes on the wire (bench/deflate-modes.mjs, bench/RESULTS.md).
       description: "Server only. 'shared': no context takeover, one compressor per thread; 'dedicated': a sliding window per connection (see *Compression*)",
     }),
+    // Issue 15: large messages leave the event loop (bench/deflate-stall.mjs, bench/RESULTS.md).
+    threadPoolThreshold: Type.Integer({ minimum: 0, default: 128 * 1024, description: 'Messages larger than this (bytes) are (de)compressed on the thread pool, off the event loop' }),
+    threadPoolConcurrency: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'zlib jobs on the thread pool at once, per server (per connection for a client)' }),
+    threadPoolMaxQueued: Type.Integer({ minimum: 0, default: 1024, description: 'zlib jobs waiting for the thread pool, at most; past it a message runs on the event loop in ~1 ms slices' }),
+    threadPoolMaxQueuedBytes: Type.Integer({ minimum: 0, default: 256 * MiB, description: 'Input bytes of the waiting zlib jobs, at most; past it, as threadPoolMaxQueued' }),
   },
   { additionalProperties: false },
 );

@@ -8,7 +8,7 @@ import { failOpen } from '../conn/report.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
-import { compressShared, type DeflateParams } from '../protocol/permessage-deflate.js';
+import { compressShared, shareLargeCompression, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { ConnectionError, ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js';
 import {
@@ -351,7 +351,7 @@ export class Server<D = undefined> {
     }
     const result: PublishResult = { queued: 0, conflated: 0, dropped: 0, closed: 0 };
     let plain: Buffer | undefined;
-    let compressed: Map<string, Buffer> | undefined;
+    let compressed: Map<string, Buffer | null> | undefined;
     // Read once per publish, not once per subscriber (Conn's broadcast internals, see conn.ts).
     const { deflateKeyFor, tryWriteFrame, tryPublish } = connInternals;
     for (const conn of targets) {
@@ -366,10 +366,13 @@ export class Server<D = undefined> {
         compressed ??= new Map();
         let frame = compressed.get(key);
         if (frame === undefined) {
-          frame = encodeFrame(op, compressShared(payload, this.#deflateParams.get(key)!, this.#deflate!), { rsv1: true });
+          // Issue 15: a large message is compressed once on the thread pool (null: each subscriber
+          // queues it plain, in its order, and its codec takes the shared result when it gets there).
+          const params = this.#deflateParams.get(key)!;
+          frame = shareLargeCompression(payload, params, this.#deflate!) ? null : encodeFrame(op, compressShared(payload, params, this.#deflate!), { rsv1: true });
           compressed.set(key, frame);
         }
-        r = tryWriteFrame(conn, frame, payload.length, conflateKey);
+        r = frame === null ? tryPublish(conn, payload, isBinary, conflateKey) : tryWriteFrame(conn, frame, payload.length, conflateKey);
       }
       if (r === 'queued') result.queued++;
       else if (r === 'conflated') result.conflated++;

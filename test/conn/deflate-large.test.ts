@@ -1,14 +1,16 @@
 /**
- * Large permessage-deflate messages are compressed and inflated in slices, one per event-loop turn
- * (src/conn/codec-scheduler.ts), so one big message cannot stall every other connection. No
- * timings here: the tests count slices, observe interleaving, and check order and bytes.
+ * Large permessage-deflate messages are compressed and inflated on the thread pool, or, when the
+ * server's pool is full, in slices, one per event-loop turn (src/conn/codec-scheduler.ts), so one
+ * big message cannot stall every other connection. No timings here: the tests count thread-pool
+ * jobs and slices, observe interleaving, and check order and bytes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Conn, type Message } from '../../src/index.js';
-import { codecTurns, pendingCodecJobs } from '../../src/conn/codec-scheduler.js';
+import { codecOffloads, codecTurns, pendingCodecJobs } from '../../src/conn/codec-scheduler.js';
 import { DEFLATE_SLICE, INFLATE_SLICE } from '../../src/protocol/deflate-codec.js';
 import { forceSyncZlib } from '../../src/protocol/zlib-sync.js';
 import { closeAll, guardProcess, startServer, waitUntil, withTimeout } from '../helpers/net.js';
+import { compressibleText } from '../helpers/text.js';
 import { WsPeer } from '../helpers/ws-peer.js';
 
 guardProcess();
@@ -16,19 +18,6 @@ afterEach(async () => {
   forceSyncZlib(undefined);
   await closeAll();
 });
-
-/** `n` bytes of compressible text (JSON-like words from a seeded generator), different per seed. */
-function bigText(n: number, seed: number): Buffer {
-  const words = ['{"id":', '"user":"ada"', '"text":"hello there"', ',', '}', '\n', 'websocket ', 'deflate ', String(seed)];
-  const out = Buffer.allocUnsafe(n);
-  let x = seed * 2654435761 + 1;
-  let off = 0;
-  while (off < n) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    off += out.write(words[x % words.length]!, off);
-  }
-  return out;
-}
 
 async function echoServer(deflate: object, extra: object = {}) {
   const order: string[] = [];
@@ -51,22 +40,47 @@ async function receive(conn: Conn<undefined>, n: number): Promise<Message[]> {
   return out;
 }
 
-describe('large compressed messages run in slices, off the event loop turn that received them', () => {
-  it('a 4 MiB message between small ones is echoed in order, byte for byte, in many slices (context takeover)', async () => {
+describe('large compressed messages leave the event loop turn that received them', () => {
+  it('a 4 MiB message between small ones is echoed in order, byte for byte, on the thread pool (context takeover)', async () => {
     const s = await echoServer({ threshold: 0 });
     const conn = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
-    const msgs = [bigText(100, 1), bigText(4 * 1024 * 1024, 2), bigText(300, 3), bigText(2000, 4), bigText(3 * 1024 * 1024 + 17, 5), bigText(10, 6)];
-    const before = codecTurns();
+    const msgs = [compressibleText(100, 1), compressibleText(4 * 1024 * 1024, 2), compressibleText(300, 3), compressibleText(2000, 4), compressibleText(3 * 1024 * 1024 + 17, 5), compressibleText(10, 6)];
+    const before = codecOffloads();
     for (const m of msgs) void conn.write(m.toString(), false);
     const got = await receive(conn, msgs.length);
     expect(got.map((m) => m.data.length)).toEqual(msgs.map((m) => m.length));
     for (let i = 0; i < msgs.length; i++) expect(got[i]!.data.equals(msgs[i]!), `message ${i}`).toBe(true);
-    // Client deflate + server inflate + server deflate + client inflate of 7 MiB, in slices of
-    // at most 256 KiB each: at least 4 × 28 turns (the exact count follows the slice sizes).
-    const big = 7 * 1024 * 1024;
+    // Client deflate + server inflate + server deflate + client inflate of the two large
+    // messages: 8 thread-pool jobs; the small ones stayed on the loop.
+    expect(codecOffloads() - before).toBe(8);
+    // The compressed bytes on the wire stay small: the window was kept across sync and async messages.
+    expect(conn.bytesOut).toBeLessThan(7 * 1024 * 1024 / 3);
+    await conn.close();
+    expect(pendingCodecJobs()).toBe(0);
+  });
+
+  it('when the pool is full (1 job, no waiting room), a large message runs in many slices on the loop instead, in order', async () => {
+    const s = await echoServer({ threshold: 0, threadPoolConcurrency: 1, threadPoolMaxQueued: 0 });
+    const conn = await connect(s.url, { deflate: { threshold: 0, threadPoolConcurrency: 1, threadPoolMaxQueued: 0 }, maxMessageSize: 64 * 1024 * 1024 });
+    const msgs = [compressibleText(100, 1), compressibleText(4 * 1024 * 1024, 2), compressibleText(300, 3), compressibleText(2000, 4), compressibleText(3 * 1024 * 1024 + 17, 5), compressibleText(10, 6)];
+    // A second connection keeps the server's one slot busy with its own large messages.
+    const other = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
+    const otherMsgs = [compressibleText(6 * 1024 * 1024, 8), compressibleText(6 * 1024 * 1024, 9)];
+    const otherGot = receive(other, otherMsgs.length);
+    const before = codecTurns();
+    for (const m of otherMsgs) void other.write(m, true);
+    for (const m of msgs) void conn.write(m.toString(), false);
+    const got = await receive(conn, msgs.length);
+    expect(got.map((m) => m.data.length)).toEqual(msgs.map((m) => m.length));
+    for (let i = 0; i < msgs.length; i++) expect(got[i]!.data.equals(msgs[i]!), `message ${i}`).toBe(true);
+    const others = await otherGot;
+    for (let i = 0; i < otherMsgs.length; i++) expect(others[i]!.data.equals(otherMsgs[i]!), `other ${i}`).toBe(true);
+    // Some of the large work was refused by a full pool and ran in slices of at most 256 KiB
+    // (each a turn of the loop): at least one 3 MiB message's worth, 12 turns.
     expect(DEFLATE_SLICE).toBeLessThanOrEqual(256 * 1024);
     expect(INFLATE_SLICE).toBeLessThanOrEqual(256 * 1024);
-    expect(codecTurns() - before).toBeGreaterThanOrEqual(4 * (big / (256 * 1024)));
+    expect(codecTurns() - before).toBeGreaterThanOrEqual(12);
+    const big = 7 * 1024 * 1024;
     // The compressed bytes on the wire stay small: the window was kept across slices and messages.
     expect(conn.bytesOut).toBeLessThan(big / 3);
     await conn.close();
@@ -75,7 +89,7 @@ describe('large compressed messages run in slices, off the event loop turn that 
 
   it("another connection's messages are handled while a 16 MiB message is inflated and compressed", async () => {
     // A is a ws client (it compresses and inflates on the thread pool, not on this loop), so what
-    // runs here in slices is the server's work alone.
+    // runs here is the server's work alone.
     let bigFrameAt = -1;
     const order: string[] = [];
     const s = await startServer({ deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 }, (srv) => {
@@ -90,7 +104,7 @@ describe('large compressed messages run in slices, off the event loop turn that 
     const a = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
     const b = await connect(s.url, { deflate: { threshold: 0 } });
     const bIt = b[Symbol.asyncIterator]();
-    const large = bigText(16 * 1024 * 1024, 7);
+    const large = compressibleText(16 * 1024 * 1024, 7);
     let aFinished = false;
     const aDone = a.next(20_000).then((m) => {
       aFinished = true;
@@ -136,7 +150,7 @@ describe('large compressed messages run in slices, off the event loop turn that 
     const conn = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
     await waitUntil(() => serverConn !== undefined, 2000, 'handleOpen');
     const sc = serverConn!;
-    void sc.write(bigText(16 * 1024 * 1024, 9)).catch(() => {});
+    void sc.write(compressibleText(16 * 1024 * 1024, 9)).catch(() => {});
     void sc.write('after it').catch(() => {});
     await new Promise((r) => setImmediate(r)); // the flush starts the job
     await new Promise((r) => setImmediate(r));
@@ -165,7 +179,7 @@ describe('large compressed messages run in slices, off the event loop turn that 
       srv.handleData(() => void delivered++);
     });
     const a = await WsPeer.connect(s.url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 * 1024 * 1024 });
-    a.ws.send(bigText(16 * 1024 * 1024, 11));
+    a.ws.send(compressibleText(16 * 1024 * 1024, 11));
     await withTimeout(a.closed, 10_000, 'the connection to end');
     expect(jobsSeen).toBeGreaterThan(0);
     await waitUntil(() => pendingCodecJobs() === 0, 5000, 'the inflate job to end');
@@ -176,8 +190,8 @@ describe('large compressed messages run in slices, off the event loop turn that 
     const s = await echoServer({ threshold: 0, mode: 'shared' });
     const conns = await Promise.all([0, 1].map(() => connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 })));
     const sets = [
-      [bigText(50, 1), bigText(2 * 1024 * 1024, 2), bigText(60, 3)],
-      [bigText(70, 4), bigText(80, 5), bigText(1024 * 1024, 6)],
+      [compressibleText(50, 1), compressibleText(2 * 1024 * 1024, 2), compressibleText(60, 3)],
+      [compressibleText(70, 4), compressibleText(80, 5), compressibleText(1024 * 1024, 6)],
     ];
     const results = conns.map((c, i) => receive(c, sets[i]!.length));
     conns.forEach((c, i) => sets[i]!.forEach((m) => void c.write(m, true)));
@@ -192,13 +206,13 @@ describe('without zlib handle internals, the public stream API does the work (fo
     forceSyncZlib(false);
     const s = await echoServer({ threshold: 0 });
     const conn = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
-    const msgs = [bigText(100, 1), bigText(1024 * 1024, 2), bigText(300, 3), bigText(300, 3), bigText(5, 4)];
-    const before = codecTurns();
+    const msgs = [compressibleText(100, 1), compressibleText(1024 * 1024, 2), compressibleText(300, 3), compressibleText(300, 3), compressibleText(5, 4)];
+    const before = codecOffloads();
     for (const m of msgs) void conn.write(m, true);
     const got = await receive(conn, msgs.length);
     for (let i = 0; i < msgs.length; i++) expect(got[i]!.data.equals(msgs[i]!), `message ${i}`).toBe(true);
-    // Every message went through a job (4 codecs × 5 messages, at least one step each).
-    expect(codecTurns() - before).toBeGreaterThanOrEqual(20);
+    // Every message went through a thread-pool job (4 codecs × 5 messages).
+    expect(codecOffloads() - before).toBe(20);
     // Context takeover: the repeated 300-byte message costs only a few bytes the second time.
     expect(conn.bytesOut).toBeLessThan(1024 * 1024 / 3);
     await conn.close();

@@ -28,6 +28,33 @@ describe(`zlib handle internals on Node ${process.version}`, () => {
     }
   });
 
+  it('the async path on the same stream: _chunkSize, _outBuffer (that size), _outOffset and _handle.onerror exist', () => {
+    for (const stream of [zlib.createDeflateRaw({ chunkSize: 64 }), zlib.createInflateRaw({ chunkSize: 64 })]) {
+      const s = stream as unknown as { _chunkSize?: unknown; _outBuffer?: unknown; _outOffset?: unknown; _handle?: { onerror?: unknown } };
+      expect(s._chunkSize, '_chunkSize').toBe(64);
+      expect(Buffer.isBuffer(s._outBuffer) && (s._outBuffer as Buffer).length, '_outBuffer').toBe(64);
+      expect(s._outOffset, '_outOffset').toBe(0);
+      expect(typeof s._handle?.onerror, '_handle.onerror').toBe('function');
+      stream.close();
+    }
+  });
+
+  it('runAsync continues the window of synchronous writes on the same stream, and the sync path after it', async () => {
+    const input = text(300_000);
+    const d = new SyncZlib(zlib.createDeflateRaw({ level: 1, chunkSize: 64 }));
+    const packed: Buffer[] = [];
+    expect(d.write(input, 0, 1000, zlib.constants.Z_SYNC_FLUSH, packed, Infinity, Infinity)).toBe('ok');
+    const r = await new Promise<Error | { chunks: Buffer[] }>((resolve) => d.runAsync(input.subarray(1000, 200_000), zlib.constants.Z_SYNC_FLUSH, Infinity, resolve));
+    if (r instanceof Error) throw r;
+    packed.push(...r.chunks);
+    expect(d.running).toBe(false);
+    expect(d.write(input, 200_000, 100_000, zlib.constants.Z_SYNC_FLUSH, packed, Infinity, Infinity)).toBe('ok');
+    // One inflater over the three pieces: only right if each continued the same window.
+    const plain = zlib.inflateRawSync(Buffer.concat(packed), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    expect(plain.equals(input)).toBe(true);
+    d.close();
+  });
+
   it('the probe finds them usable, so the codec takes the synchronous path', () => {
     expect(syncZlibAvailable()).toBe(true);
   });
