@@ -352,6 +352,10 @@ export class Server<D = undefined> {
     const result: PublishResult = { queued: 0, conflated: 0, dropped: 0, closed: 0 };
     let plain: Buffer | undefined;
     let compressed: Map<string, Buffer | null> | undefined;
+    // A large shared-mode compression is found by the object its subscribers queue: a view made
+    // for this publish, so that the user's Buffer, refilled and written again later, is never
+    // mistaken for this message (the bytes are the same memory; only the identity is new).
+    let shareable: Buffer | undefined;
     // Read once per publish, not once per subscriber (Conn's broadcast internals, see conn.ts).
     const { deflateKeyFor, tryWriteFrame, tryPublish } = connInternals;
     for (const conn of targets) {
@@ -369,10 +373,11 @@ export class Server<D = undefined> {
           // Issue 15: a large message is compressed once on the thread pool (null: each subscriber
           // queues it plain, in its order, and its codec takes the shared result when it gets there).
           const params = this.#deflateParams.get(key)!;
-          frame = shareLargeCompression(payload, params, this.#deflate!) ? null : encodeFrame(op, compressShared(payload, params, this.#deflate!), { rsv1: true });
+          shareable ??= payload.subarray(0);
+          frame = shareLargeCompression(shareable, params, this.#deflate!) ? null : encodeFrame(op, compressShared(payload, params, this.#deflate!), { rsv1: true });
           compressed.set(key, frame);
         }
-        r = frame === null ? tryPublish(conn, payload, isBinary, conflateKey) : tryWriteFrame(conn, frame, payload.length, conflateKey);
+        r = frame === null ? tryPublish(conn, shareable!, isBinary, conflateKey) : tryWriteFrame(conn, frame, payload.length, conflateKey);
       }
       if (r === 'queued') result.queued++;
       else if (r === 'conflated') result.conflated++;

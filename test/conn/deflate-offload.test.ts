@@ -190,4 +190,23 @@ describe("a large broadcast in 'shared' mode", () => {
     ws.ws.close();
     await Promise.all(clients.map((c) => c.close()));
   });
+  it('is tied to that publish, not to the Buffer: the same Buffer refilled and written later goes out with its new bytes', async () => {
+    const conns: Conn<undefined>[] = [];
+    const s = await startServer({ deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 }, (srv) => srv.handleOpen((c) => void conns.push(c)));
+    const client = await connect(s.url, { deflate: { threshold: 0 }, maxMessageSize: 64 * 1024 * 1024 });
+    for (let i = 0; i < 200 && conns.length < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(conns.length).toBe(1);
+    const it = client[Symbol.asyncIterator]();
+    const reused = Buffer.from(compressibleText(1024 * 1024, 31));
+    const first = reused.toString();
+    expect(s.server.broadcast(reused)).toMatchObject({ queued: 1 });
+    expect((await withTimeout(it.next(), 20_000, 'the broadcast')).value!.data.toString()).toBe(first);
+    // A user who reuses one buffer for the next message: new bytes, same object.
+    compressibleText(1024 * 1024, 32).copy(reused);
+    const second = reused.toString();
+    expect(second).not.toBe(first);
+    void conns[0]!.write(reused);
+    expect((await withTimeout(it.next(), 20_000, 'the write')).value!.data.toString()).toBe(second);
+    await client.close();
+  });
 });
