@@ -213,7 +213,7 @@ const SERVERS = {
   floor: {
     cmd: () => ['node', path.join(BENCH, 'peers/node-floor.mjs')],
     missing: () => null,
-    only: ['churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k', 'deflate-1k'],
+    only: ['echo-small', 'tcpkali-echo-small', 'churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k', 'deflate-1k'],
   },
   bun: {
     cmd: () => [BUN, path.join(BENCH, 'peers/bun-echo.ts')],
