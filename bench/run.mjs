@@ -213,7 +213,7 @@ const SERVERS = {
   floor: {
     cmd: () => ['node', path.join(BENCH, 'peers/node-floor.mjs')],
     missing: () => null,
-    only: ['churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k', 'deflate-1k'],
+    only: ['echo-small', 'tcpkali-echo-small', 'churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k', 'deflate-1k'],
   },
   bun: {
     cmd: () => [BUN, path.join(BENCH, 'peers/bun-echo.ts')],
@@ -397,7 +397,11 @@ async function measure(scenario, name) {
   const server = await startServer(name, scenario.deflate === true);
   try {
     if (scenario.tcpkali) {
+      // The server's CPU time too: CPU per message tells servers apart when the load is what limits.
+      const cpu0 = readCpuS(server.child.pid);
       const r = await runTcpkali(scenario.tcpkali, server.port, 120_000);
+      const cpu1 = exited(server.child) ? null : readCpuS(server.child.pid);
+      if (r.json) r.json.serverCpuS = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
       return { value: r.json ? scenario.metric(r.json) : null, raw: r.json, note: r.json ? '' : r.stderr };
     }
     let rss = null;

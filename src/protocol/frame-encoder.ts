@@ -70,10 +70,24 @@ export function writeFrame(
   maskKey: number | undefined,
 ): number {
   const start = writeFrameHeader(target, offset, opcode, fin, rsv1, payload.length, maskKey);
-  target.set(payload, start);
+  copySmall(payload, target, start);
   const end = start + payload.length;
   if (maskKey !== undefined) applyMask(target, maskKey, start, end, 0);
   return end;
+}
+
+/**
+ * `target.set(source, offset)`, with a byte loop for short sources: `TypedArray.prototype.set`
+ * enters a builtin with a fixed cost (22 B: ~60 ns against ~38 ns for the loop, one pinned core;
+ * 2.8% of the small-echo profile was that builtin). From 64 bytes the builtin's memmove wins.
+ */
+export function copySmall(source: Uint8Array, target: Uint8Array, offset: number): void {
+  const n = source.length;
+  if (n < 64) {
+    for (let i = 0; i < n; i++) target[offset + i] = source[i]!;
+  } else {
+    target.set(source, offset);
+  }
 }
 
 export interface EncodeOptions {

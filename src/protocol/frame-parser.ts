@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode, type Role } from './constants.js';
 import { ErrorCode, ProtocolError } from './errors.js';
 import { applyMask, readMaskKey } from './mask.js';
@@ -89,6 +90,9 @@ export class FrameParser {
   readonly #maxFragments: number;
 
   #buf: Buffer = EMPTY;
+  /** `#buf.buffer` and `#buf.byteOffset`, read once per chunk: payload views are made from them. */
+  #bufStore: ArrayBufferLike = EMPTY.buffer;
+  #bufBase = 0;
   #pos = 0;
   #state = STATE_HEADER;
 
@@ -123,6 +127,7 @@ export class FrameParser {
    */
   release(): void {
     this.#buf = EMPTY;
+    this.#bufStore = EMPTY.buffer;
     this.#pos = 0;
     this.#partial.reset();
     this.#filled = 0;
@@ -157,6 +162,8 @@ export class FrameParser {
       // Only a split header is carried over (at most 13 bytes); payloads are copied as they come.
       this.#buf = Buffer.concat([this.#buf.subarray(this.#pos), chunk]);
     }
+    this.#bufStore = this.#buf.buffer;
+    this.#bufBase = this.#buf.byteOffset;
     this.#pos = 0;
   }
 
@@ -192,6 +199,7 @@ export class FrameParser {
     this.error = new ProtocolError(code, message, closeCode);
     this.#state = STATE_FAILED;
     this.#buf = EMPTY;
+    this.#bufStore = EMPTY.buffer;
     this.#pos = 0;
     this.#partial.reset();
     this.#filled = 0;
@@ -208,6 +216,8 @@ export class FrameParser {
       // not keep its last read alive; payload views handed out keep what they need).
       if (avail === 0 && buf !== EMPTY) {
         this.#buf = EMPTY;
+        this.#bufStore = EMPTY.buffer;
+    this.#bufStore = EMPTY.buffer;
         this.#pos = 0;
         // The caller is done with the last frame when it asks for the next one: its payload view
         // would keep the chunk alive as well.
@@ -319,7 +329,9 @@ export class FrameParser {
       // Whole payload in this chunk: unmask in place and hand out a view.
       const end = p + len;
       if (masked) applyMask(buf, this.#key, p, end, 0);
-      const payload = len === 0 ? EMPTY : buf.subarray(p, end);
+      // A view made from the chunk's store read at push(): `subarray` reads `buf.buffer` per call,
+      // a C++ builtin (GetBuffer and TypedArrayPrototypeBuffer: 3.6% of the small-echo profile).
+      const payload = len === 0 ? EMPTY : Buffer.from(this.#bufStore, this.#bufBase + p, len);
       this.#pos = end;
       const textError = !control && this.#validateText ? this.#checkText(payload, 0, len, fin) : undefined;
       if (textError !== undefined) return this.#fail(ErrorCode.InvalidUtf8, textError, CloseCode.InvalidPayloadData);

@@ -278,4 +278,27 @@ describe('the outbox across turns', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(peer.dataFrames.map((f) => f.payload.toString())).toEqual(sent);
   });
+
+  it('big batches in a row keep the slots: a shorter one after a longer one sends only its own messages', async () => {
+    const { conn, peer } = await open();
+    const sent: string[] = [];
+    let n = 0;
+    // 300 then 200 then 90 (big after big: the slots of the 300 are reused), then 4 (small: given
+    // back), then 150 and 70 (big again), then 1.
+    for (const batch of [300, 200, 90, 4, 150, 70, 1]) {
+      for (let i = 0; i < batch; i++) {
+        const m = `b${n++}`;
+        sent.push(m);
+        expect(conn.tryWrite(m)).toBe('queued');
+      }
+      expect(conn.queuedFrames).toBe(batch);
+      expect(conn.queuedBytes).toBe(sent.slice(-batch).reduce((a, m) => a + m.length, 0));
+      await peer.waitFrames(sent.length);
+      expect(conn.queuedFrames).toBe(0);
+      expect(conn.queuedBytes).toBe(0);
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    expect(peer.dataFrames.map((f) => f.payload.toString())).toEqual(sent);
+    expect(conn.delivered).toBe(sent.length);
+  });
 });
