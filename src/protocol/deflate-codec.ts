@@ -81,8 +81,8 @@ function concat(chunks: Buffer[]): Buffer {
   return Buffer.concat(chunks);
 }
 
-/** Bytes copied per turn of the event loop when a large inflated message is joined (~1 ms). */
-const COPY_SLICE = 2 * 1024 * 1024;
+/** Bytes copied per turn of the event loop when a large inflated message is joined (~0.3 ms; 2 MiB measured p99 1.26x ws, 512 KiB 1.10x). */
+const COPY_SLICE = 512 * 1024;
 
 /**
  * `concat` for the output of a thread-pool inflate, which can be as large as maxMessageSize:
