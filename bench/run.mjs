@@ -215,6 +215,15 @@ const SERVERS = {
     missing: () => null,
     only: ['churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k', 'deflate-1k'],
   },
+  // `--wschan-b <root>`: another wschan build (a checkout built with `npm run build`) run as the
+  // server `wschan-b`, for A/B comparisons of two commits in one run (add it to --servers).
+  'wschan-b': {
+    cmd: () => ['node', path.join(path.resolve(value('--wschan-b') ?? ''), 'dist/stress-tests/echo-server.js')],
+    missing: () =>
+      value('--wschan-b') !== undefined && existsSync(path.join(path.resolve(value('--wschan-b')), 'dist/stress-tests/echo-server.js'))
+        ? null
+        : '--wschan-b <root of another built wschan checkout> not given or not built',
+  },
   bun: {
     cmd: () => [BUN, path.join(BENCH, 'peers/bun-echo.ts')],
     missing: () =>

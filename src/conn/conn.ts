@@ -14,6 +14,7 @@ import { Deadlines, type DeadlineNode } from './deadlines.js';
 import { connCloseChannel, connOpenChannel } from './diagnostics.js';
 import { reportError } from './report.js';
 import { transportOf, type Transport } from './transport.js';
+import { batchBuffer, settle, sharesSlab } from './write-slab.js';
 
 export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -392,6 +393,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #unsent = 0;
 
   #flushScheduled = false;
+  /** Batches are built in the shared slab (src/conn/write-slab.ts): a plain TCP socket. */
+  readonly #sharesSlab: boolean;
   /** Inside #onData: writes made now are flushed when it returns, not in a nextTick of their own. */
   #reading = false;
   #draining = false;
@@ -496,6 +499,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.id = init.id ?? nextId[init.role]++;
     this.role = init.role;
     this.#socket = init.socket;
+    this.#sharesSlab = sharesSlab(init.socket);
     this.#opts = init.options;
     this.#handlers = init.handlers;
     this.data = init.data;
@@ -988,7 +992,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     }
 
     const keys = this.#maskKeys;
-    const slab = Buffer.allocUnsafe(size);
+    const slab = batchBuffer(size, this.#sharesSlab && refs === 0);
     let off = 0;
     let segStart = 0;
     const chunks: Buffer[] | undefined = refs > 0 ? [] : undefined;
@@ -1110,6 +1114,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     let ok: boolean;
     if (chunks === undefined) {
       ok = socket.write(slab);
+      settle(socket, slab);
     } else {
       socket.cork();
       for (let i = 0; i < chunks.length; i++) if (chunks[i]!.length > 0) socket.write(chunks[i]!);
