@@ -63,4 +63,41 @@ describe('load generator', () => {
     expect(r.burst).toMatchObject({ complete: true, count: 5, size: 64, deliveries: 100 });
     expect(r.received.messages).toBe(100);
   });
+
+  it('burst-subscribe --burst-json without deflate: text ticks, none counted as compressed', async () => {
+    const r = await loadgen(['--mode', 'burst-subscribe', '-c', '10', '--burst-json', '--burst-count', '4', '--burst-size', '1024', '-T', '10s']);
+    expect(r.burst).toMatchObject({ complete: true, json: true, deliveries: 40, compressed: 0 });
+    expect(r.deflate).toEqual({ offered: false, accepted: 0 });
+    // 40 frames of 1,024 bytes (4-byte headers) came, uncompressed.
+    expect(r.received.bytes).toBeGreaterThan(40 * 1028);
+  });
+});
+
+describe('load generator against a server with permessage-deflate', () => {
+  let deflateServer: ChildProcess | undefined;
+  let deflateTarget = '';
+  beforeAll(async () => {
+    const { out, child } = await runScript('stress-tests/echo-server.js', ['--port', '0', '--deflate'], { until: (o) => o.includes('\n') });
+    deflateServer = child;
+    const m = /listening on ws:\/\/(127\.0\.0\.1:\d+)/.exec(out);
+    if (m === null) throw new Error(`the echo server did not start: ${out}`);
+    deflateTarget = m[1]!;
+  });
+  afterAll(() => {
+    deflateServer?.kill('SIGTERM');
+  });
+
+  it('burst-subscribe --deflate --burst-json: every client negotiated deflate and every tick came compressed', async () => {
+    const { code, out } = await runScript(
+      'stress-tests/loadgen/main.js',
+      ['--mode', 'burst-subscribe', '-c', '10', '--deflate', '--burst-json', '--burst-count', '4', '--burst-size', '1024', '-T', '10s', '--json', '-q', deflateTarget],
+      { timeoutMs: 20_000 },
+    );
+    expect(code).toBe(0);
+    const r = JSON.parse(out.trim().split('\n').reverse().find((l) => l.startsWith('{"tool"'))!);
+    expect(r.deflate).toEqual({ offered: true, accepted: 10 });
+    expect(r.burst).toMatchObject({ complete: true, json: true, deliveries: 40, compressed: 40 });
+    // Compressed: far fewer bytes than the 40 plain frames of 1,028 bytes.
+    expect(r.received.bytes).toBeLessThan(40 * 1028);
+  });
 });
