@@ -7,7 +7,7 @@ import { handshakeRefusedChannel, warnUnhandled } from '../conn/diagnostics.js';
 import { failOpen } from '../conn/report.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
-import { encodeFrame } from '../protocol/frame-encoder.js';
+import { arenaFrame } from './frame-arena.js';
 import { compressShared, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { ConnectionError, ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js';
@@ -358,7 +358,7 @@ export class Server<D = undefined> {
       const key = deflateKeyFor(conn, payload.length);
       let r: PublishWriteResult;
       if (key === undefined) {
-        plain ??= encodeFrame(op, payload);
+        plain ??= arenaFrame(op, payload, false);
         r = tryWriteFrame(conn, plain, payload.length, conflateKey);
       } else if (key === null) {
         r = tryPublish(conn, payload, isBinary, conflateKey);
@@ -366,7 +366,7 @@ export class Server<D = undefined> {
         compressed ??= new Map();
         let frame = compressed.get(key);
         if (frame === undefined) {
-          frame = encodeFrame(op, compressShared(payload, this.#deflateParams.get(key)!, this.#deflate!), { rsv1: true });
+          frame = arenaFrame(op, compressShared(payload, this.#deflateParams.get(key)!, this.#deflate!), true);
           compressed.set(key, frame);
         }
         r = tryWriteFrame(conn, frame, payload.length, conflateKey);
