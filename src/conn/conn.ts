@@ -405,6 +405,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   /** The open run: entry #runAt (the tail) holds frames contiguous in memory up to byte offset #runEnd of its buffer; -1 when none. */
   #runAt = -1;
   #runEnd = 0;
+  /** Compressed frames may form runs too: the overflow policy never drops from the front. */
+  readonly #runsAnyFrame: boolean;
   #flushScheduled = false;
   /** Batches are built in the shared slab (src/conn/write-slab.ts): a plain TCP socket. */
   readonly #sharesSlab: boolean;
@@ -513,6 +515,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.role = init.role;
     this.#socket = init.socket;
     this.#sharesSlab = sharesSlab(init.socket);
+    this.#runsAnyFrame = init.options.overflow !== 'drop-oldest' && init.options.overflow !== 'conflate';
     this.#opts = init.options;
     this.#handlers = init.handlers;
     this.data = init.data;
@@ -675,7 +678,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     if (key !== undefined && this.#opts.overflow === 'conflate') return this.#publishKeyed(frame, F_FRAMED, payloadLength, key);
     if (this.#waiters.length === 0 && this.#fits(payloadLength)) {
       const t = this.#qTail - 1;
-      if (t >= 0 && t === this.#runAt && frame.byteOffset === this.#runEnd && frame.buffer === (this.#qData[t] as Buffer).buffer && this.#qFlags[t]! < RUN_MAX && (frame[0]! & 0x40) === 0) {
+      if (t >= 0 && t === this.#runAt && frame.byteOffset === this.#runEnd && frame.buffer === (this.#qData[t] as Buffer).buffer && this.#qFlags[t]! < RUN_MAX && ((frame[0]! & 0x40) === 0 || this.#runsAnyFrame)) {
         // This frame starts where the run's last one ends (the server encodes the frames of
         // consecutive publishes side by side, src/server/frame-arena.ts): the run grows instead
         // of the outbox. The bytes are the two frames back to back, so sending the range sends both.
@@ -688,9 +691,11 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
         return 'queued';
       }
       this.#enqueue(frame, F_FRAMED, payloadLength);
-      // Only plain frames start runs (RSV1 clear): their payload length is in their header, so
-      // drop-oldest can take one message off the front of a run (#dropOldest).
-      if ((frame[0]! & 0x40) === 0) {
+      // Under drop-oldest (and conflate, which drops the oldest unkeyed messages) only plain frames
+      // form runs (RSV1 clear): their payload length is in their header, so #dropOldest can take
+      // one message off a run's front. A compressed frame's header does not give the size the
+      // byte budget counts; the other policies never take from the front, so any frame may run.
+      if ((frame[0]! & 0x40) === 0 || this.#runsAnyFrame) {
         this.#runAt = this.#qTail - 1;
         this.#runEnd = frame.byteOffset + frame.length;
       }
@@ -874,7 +879,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     }
   }
 
-  /** Drop the oldest queued message: the head entry, or the first frame of a run there. */
+  /** Drop the oldest queued message: the head entry, or the first frame of a run there (a run of plain frames, see #tryWriteFrame). */
   #dropOldest(): void {
     const h = this.#qHead;
     this.dropped++;

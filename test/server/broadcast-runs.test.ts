@@ -5,6 +5,7 @@
  * exactly the messages it would drop one by one, and the bytes in order.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { Conn, ServerOptionsInput } from '../../src/index.js';
 import { RawClient, closeAll, guardProcess, parseResponse, rawHandshake, startServer, upgradeRequest, waitUntil } from '../helpers/net.js';
 
@@ -93,5 +94,64 @@ describe('a burst of publishes in one turn', () => {
     const info = await c.closed;
     expect(info.unsent).toBe(10);
     expect(c.messagesOut).toBe(c.delivered + info.unsent);
+  });
+
+  describe('compressed frames (shared mode)', () => {
+    const deflate = { threshold: 0 };
+    const tick = (i: number): string => `{"seq":${i},"body":"${'the same words again '.repeat(5)}"}`;
+
+    async function wsClients(url: string, n: number): Promise<{ sockets: WebSocket[]; got: string[][] }> {
+      const got: string[][] = [];
+      const sockets: WebSocket[] = [];
+      for (let i = 0; i < n; i++) {
+        const box: string[] = [];
+        got.push(box);
+        const w = new WebSocket(url, { perMessageDeflate: true });
+        w.on('message', (d) => box.push(d.toString()));
+        sockets.push(w);
+      }
+      await Promise.all(sockets.map((w) => new Promise((r) => w.on('open', r))));
+      return { sockets, got };
+    }
+
+    it('form runs under the default policy: every tick arrives compressed, whole and in order', async () => {
+      const { server, url } = await startServer({ deflate });
+      const { sockets, got } = await wsClients(url, 3);
+      await waitUntil(() => server.clientCount === 3, 2000, 'three connections');
+      for (let i = 0; i < 40; i++) server.broadcast(tick(i));
+      const conns = [...server.connections];
+      expect(conns.map((c) => c.queuedFrames)).toEqual([40, 40, 40]);
+      await waitUntil(() => got.every((b) => b.length === 40), 3000, 'every tick');
+      for (const b of got) expect(b).toEqual(Array.from({ length: 40 }, (_, i) => tick(i)));
+      for (const c of conns) expect([c.messagesOut, c.delivered]).toEqual([40, 40]);
+      for (const w of sockets) w.close();
+    });
+
+    it('drop-newest bounds them in messages', async () => {
+      const { server, url } = await startServer({ deflate, maxQueuedFrames: 10, overflow: 'drop-newest' });
+      const { sockets, got } = await wsClients(url, 1);
+      await waitUntil(() => server.clientCount === 1, 2000, 'the connection');
+      let dropped = 0;
+      for (let i = 0; i < 25; i++) dropped += server.broadcast(tick(i)).dropped;
+      expect(dropped).toBe(15);
+      await waitUntil(() => got[0]!.length === 10, 3000, 'ten ticks');
+      expect(got[0]).toEqual(Array.from({ length: 10 }, (_, i) => tick(i)));
+      sockets[0]!.close();
+    });
+
+    it('drop-oldest still drops exactly the oldest ones', async () => {
+      const { server, url } = await startServer({ deflate, maxQueuedFrames: 10, overflow: 'drop-oldest' });
+      const { sockets, got } = await wsClients(url, 1);
+      await waitUntil(() => server.clientCount === 1, 2000, 'the connection');
+      // 15: five of the first ten go, so the ten queued first (a run, were it allowed) lose part.
+      for (let i = 0; i < 15; i++) server.broadcast(tick(i));
+      const c = [...server.connections][0]!;
+      // The byte budget counts the uncompressed payloads of the ten kept.
+      const kept = Array.from({ length: 10 }, (_, i) => tick(5 + i));
+      expect([c.queuedFrames, c.dropped, c.queuedBytes]).toEqual([10, 5, kept.join('').length]);
+      await waitUntil(() => got[0]!.length === 10, 3000, 'ten ticks');
+      expect(got[0]).toEqual(kept);
+      sockets[0]!.close();
+    });
   });
 });
