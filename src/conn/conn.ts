@@ -1028,8 +1028,11 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       const flags = qFlags[i]!;
       let len = qLen[i]!;
       if ((flags & F_FRAMED) !== 0) {
-        if (len >= LARGE) refs++;
-        else size += (qData[i] as Buffer).length;
+        // By the bytes on the wire, not the payload the budget counts: a run of compressed
+        // frames counts 20 KiB for 7 KiB of frames, and belongs in the batch.
+        const bytes = (qData[i] as Buffer).length;
+        if (bytes >= LARGE) refs++;
+        else size += bytes;
         continue;
       }
       if (deflate !== undefined && len >= deflate.threshold && len > 0) {
@@ -1074,7 +1077,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       const len = qLen[i]!;
       if ((flags & F_FRAMED) !== 0) {
         const frame = data as Buffer;
-        if (len >= LARGE) {
+        if (frame.length >= LARGE) {
           chunks!.push(slab.subarray(segStart, off), frame);
           segStart = off;
         } else {
