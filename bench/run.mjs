@@ -104,6 +104,19 @@ const SCENARIOS = [
     metric: (r) => (r.burst?.complete ? r.burst.deliveriesPerSec : null),
   },
   {
+    // One tick of a compressed feed (issue 15): 20 JSON-like text messages of 1,024 bytes to every
+    // client, each client having negotiated permessage-deflate; every message must arrive
+    // compressed (RSV1), so no peer wins by sending plain frames (ws compresses from 1,024 bytes).
+    id: 'broadcast-deflate-10k',
+    title: `broadcast 20 × 1 KiB JSON, permessage-deflate, to ${QUICK ? '5,000' : '10,000'} clients`,
+    unit: 'deliveries/s',
+    better: 'higher',
+    deflate: true,
+    compressedBurst: true,
+    load: ['--mode', 'burst-subscribe', '-c', QUICK ? '5000' : '10000', '--deflate', '--burst-json', '--burst-count', '20', '--burst-size', '1024', '-T', '150s'],
+    metric: (r) => (r.burst?.complete ? r.burst.deliveriesPerSec : null),
+  },
+  {
     // The client is bench/peers/churn-client-bun.ts, run by Bun: the project's Node generator
     // costs ~0.45 ms of CPU per connection here and caps every server at ~0.7x ws's time (it is
     // the next row). Same bytes on the wire.
@@ -213,7 +226,16 @@ const SERVERS = {
   floor: {
     cmd: () => ['node', path.join(BENCH, 'peers/node-floor.mjs')],
     missing: () => null,
-    only: ['echo-small', 'tcpkali-echo-small', 'churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k', 'deflate-1k'],
+    only: ['echo-small', 'tcpkali-echo-small', 'churn-10k', 'churn-10k-node', 'churn-10k-cpu', 'idle-10k', 'deflate-1k', 'broadcast-1k', 'broadcast-10k'],
+  },
+  // `--wschan-b <root>`: another wschan build (a checkout built with `npm run build`) run as the
+  // server `wschan-b`, for A/B comparisons of two commits in one run (add it to --servers).
+  'wschan-b': {
+    cmd: () => ['node', path.join(path.resolve(value('--wschan-b') ?? ''), 'dist/stress-tests/echo-server.js')],
+    missing: () =>
+      value('--wschan-b') !== undefined && existsSync(path.join(path.resolve(value('--wschan-b')), 'dist/stress-tests/echo-server.js'))
+        ? null
+        : '--wschan-b <root of another built wschan checkout> not given or not built',
   },
   bun: {
     cmd: () => [BUN, path.join(BENCH, 'peers/bun-echo.ts')],
@@ -433,6 +455,7 @@ async function measure(scenario, name) {
     if (json.failed > 0) problems.push(`${json.failed} connections failed (${json.firstError})`);
     if (json.closedEarly > 0) problems.push(`${json.closedEarly} closed by the server`);
     if (scenario.deflate && json.deflate?.accepted !== json.opened) problems.push('permessage-deflate not negotiated');
+    if (scenario.compressedBurst && json.burst && json.burst.compressed !== json.burst.deliveries) problems.push(`${json.burst.deliveries - json.burst.compressed} burst messages came uncompressed`);
     if (json.burst && !json.burst.complete) problems.push(`burst incomplete: ${json.burst.clientsComplete}/${json.conns} clients got every message`);
     if (json.churn && !json.churn.complete) problems.push(`churn incomplete: ${json.churn.completed}/${json.conns}`);
     return { value: v, raw: json, note: problems.join('; ') };
@@ -474,7 +497,7 @@ function ratio(a, b) {
 function markdown(results) {
   const names = results.meta?.servers ?? SERVER_NAMES;
   const withFloor = names.includes('floor') && results.scenarios.some((s) => s.summary.floor);
-  const head = ['scenario', 'unit', ...names, 'wschan/ws', 'wschan/bun', 'bun/ws', ...(withFloor ? ['floor/ws'] : [])];
+  const head = ['scenario', 'unit', ...names, 'wschan/ws', 'wschan/bun', 'bun/ws', ...(withFloor ? ['floor/ws', 'floor/bun'] : [])];
   const rows = [head, head.map(() => '---')];
   for (const s of results.scenarios) {
     const sum = s.summary;
@@ -489,7 +512,7 @@ function markdown(results) {
       r('wschan', 'ws'),
       r('wschan', 'bun'),
       r('bun', 'ws'),
-      ...(withFloor ? [r('floor', 'ws')] : []),
+      ...(withFloor ? [r('floor', 'ws'), r('floor', 'bun')] : []),
     ]);
   }
   return rows.map((r) => `| ${r.join(' | ')} |`).join('\n');

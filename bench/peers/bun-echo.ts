@@ -4,7 +4,7 @@
 // <count> binary messages of <size> bytes to every client (sender included) through Bun's
 // publish/subscribe (framed once by uWebSockets underneath). See bench/README.md.
 
-import { burstPayload, parseBurst, parseServerArgs } from './control.mjs';
+import { burstJson, burstPayload, parseBurst, parseServerArgs } from './control.mjs';
 
 const args = parseServerArgs(process.argv.slice(2));
 const TOPIC = 'bench';
@@ -28,8 +28,11 @@ const server = Bun.serve({
       if (typeof message === 'string' && message.charCodeAt(0) === 0x5f && message.startsWith('__')) {
         const burst = parseBurst(message);
         if (burst !== null) {
-          const [count, size] = burst;
-          for (let k = 0; k < count; k++) server.publish(TOPIC, burstPayload(k, size));
+          const [count, size, json] = burst;
+          // publish's third argument asks for compression (false by default; ignored where a
+          // client did not negotiate permessage-deflate): the other peers compress every message.
+          if (json) for (let k = 0; k < count; k++) server.publish(TOPIC, burstJson(k, size), args.deflate);
+          else for (let k = 0; k < count; k++) server.publish(TOPIC, burstPayload(k, size));
           return;
         }
       }

@@ -11,20 +11,48 @@
 // It answers the handshake (finds the key with indexOf, SHA-1, one write), then unmasks and echoes
 // each frame with one write per read, and answers a Close frame by echoing it and ending the socket.
 // It checks nothing a real server must check (no header validation, no UTF-8, no limits, no
-// fragmentation rules, no control messages), so it only runs in the scenarios where
+// fragmentation rules), so it only runs in the scenarios where
 // that does not matter (see `only` in bench/run.mjs). Whatever wschan costs above this line is the
 // price of the library; what this costs is the price of node:net sockets.
+//
+// The one control message it knows is the burst (bench/README.md, "Control protocol"), answered
+// the cheapest way node:net allows: the <count> frames are built once, side by side in one buffer,
+// and every open socket gets that buffer in one write (one write per socket per burst, where a
+// library queues messages one by one).
 
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
-import { parseServerArgs } from './control.mjs';
+import { burstJson, burstPayload, parseBurst, parseServerArgs } from './control.mjs';
 
 const args = parseServerArgs(process.argv.slice(2));
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kOpen = Symbol('open');
 const kRest = Symbol('rest');
 const kDeflate = Symbol('deflate');
+/** Sockets past the handshake: the burst goes to each. */
+const open = new Set();
+
+/** All frames of a burst in one buffer (unmasked server frames, RFC 6455 §5.2). */
+function burstFrames(count, size, json) {
+  const frames = [];
+  for (let k = 0; k < count; k++) {
+    const payload = json ? Buffer.from(burstJson(k, size)) : burstPayload(k, size);
+    const h = size < 126 ? 2 : size < 65536 ? 4 : 10;
+    const head = Buffer.alloc(h);
+    head[0] = 0x80 | (json ? 0x1 : 0x2);
+    if (h === 2) head[1] = size;
+    else if (h === 4) {
+      head[1] = 126;
+      head.writeUInt16BE(size, 2);
+    } else {
+      head[1] = 127;
+      head.writeBigUInt64BE(BigInt(size), 2);
+    }
+    frames.push(head, payload);
+  }
+  return Buffer.concat(frames);
+}
 
 // ---- permessage-deflate (RFC 7692) on two raw zlib handles, reset after every message --------
 function rawHandle(stream) {
@@ -76,6 +104,7 @@ function onData(chunk) {
     const ext = s[kDeflate] ? 'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n' : '';
     s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${ext}\r\n`);
     s[kOpen] = true;
+    open.add(s);
     d = d.subarray(end + 4);
   }
   let i = 0;
@@ -122,9 +151,18 @@ function onData(chunk) {
     for (let j = 0; j < len; j++) out[h + j] = d[p + j] ^ d[m + (j & 3)];
     i = p + len;
     if ((b0 & 0x0f) === 8) {
+      open.delete(s);
       outs.push(out);
       s.end(outs.length === 1 ? out : Buffer.concat(outs));
       return;
+    }
+    if ((b0 & 0x0f) === 1 && len >= 8 && out[h] === 0x5f && out[h + 1] === 0x5f) {
+      const burst = parseBurst(out.toString('latin1', h));
+      if (burst !== null) {
+        const all = burstFrames(...burst);
+        for (const c of open) c.write(all);
+        continue;
+      }
     }
     outs.push(out);
   }
@@ -136,6 +174,7 @@ function onData(chunk) {
 const server = net.createServer({ noDelay: true }, (s) => {
   s.on('data', onData);
   s.on('error', () => {});
+  s.on('close', () => open.delete(s));
 });
 server.listen(args.port, args.host, () => console.log(`node-floor listening on ${args.host}:${args.port}`));
 process.on('SIGTERM', () => process.exit(0));

@@ -4,7 +4,7 @@
 // (see control.mjs and bench/README.md).
 
 import { WebSocketServer } from 'ws';
-import { burstPayload, parseBurst, parseServerArgs } from './control.mjs';
+import { burstJson, burstPayload, parseBurst, parseServerArgs } from './control.mjs';
 
 const args = parseServerArgs(process.argv.slice(2));
 
@@ -23,10 +23,10 @@ wss.on('connection', (ws) => {
     if (!isBinary && data.length >= 8 && data[0] === 0x5f && data[1] === 0x5f) {
       const burst = parseBurst(data.toString('latin1'));
       if (burst !== null) {
-        const [count, size] = burst;
+        const [count, size, json] = burst;
         for (let k = 0; k < count; k++) {
-          const payload = burstPayload(k, size);
-          for (const client of wss.clients) client.send(payload, { binary: true });
+          const payload = json ? burstJson(k, size) : burstPayload(k, size);
+          for (const client of wss.clients) client.send(payload, { binary: !json });
         }
         return;
       }

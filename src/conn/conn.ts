@@ -17,6 +17,7 @@ import { Deadlines, type DeadlineNode } from './deadlines.js';
 import { connCloseChannel, connOpenChannel } from './diagnostics.js';
 import { reportError } from './report.js';
 import { transportOf, type Transport } from './transport.js';
+import { batchBuffer, settle, sharesSlab } from './write-slab.js';
 
 export type ConnState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -162,6 +163,14 @@ export interface ConnInit<D> {
 const F_OPCODE = 0x0f;
 const F_FRAMED = 0x10; // a whole frame already encoded (broadcast)
 const F_RSV1 = 0x20;
+/**
+ * Above the flag bits, an entry's message count minus one: contiguous broadcast frames queued one
+ * after another share one entry (a run, see #tryWriteFrame), so a burst of 100 messages costs each
+ * connection one outbox entry instead of 100.
+ */
+const RUN_SHIFT = 8;
+const RUN_ONE = 1 << RUN_SHIFT;
+const RUN_MAX = 1 << 30;
 
 /** Payloads at least this large are written by reference (server side) instead of copied into the batch. */
 const LARGE = 16 * 1024;
@@ -398,7 +407,16 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   /** Frames dropped by a close before they could be written. */
   #unsent = 0;
 
+  /** Messages merged into earlier entries (runs): the outbox holds entries + #qExtra messages. */
+  #qExtra = 0;
+  /** The open run: entry #runAt (the tail) holds frames contiguous in memory up to byte offset #runEnd of its buffer; -1 when none. */
+  #runAt = -1;
+  #runEnd = 0;
+  /** Compressed frames may form runs too: the overflow policy never drops from the front. */
+  readonly #runsAnyFrame: boolean;
   #flushScheduled = false;
+  /** Batches are built in the shared slab (src/conn/write-slab.ts): a plain TCP socket. */
+  readonly #sharesSlab: boolean;
   /** Inside #onData: writes made now are flushed when it returns, not in a nextTick of their own. */
   #reading = false;
   #draining = false;
@@ -503,6 +521,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.id = init.id ?? nextId[init.role]++;
     this.role = init.role;
     this.#socket = init.socket;
+    this.#sharesSlab = sharesSlab(init.socket);
+    this.#runsAnyFrame = init.options.overflow !== 'drop-oldest' && init.options.overflow !== 'conflate';
     this.#opts = init.options;
     this.#handlers = init.handlers;
     this.data = init.data;
@@ -554,7 +574,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
   /** Data frames waiting in the outbox. */
   get queuedFrames(): number {
-    return this.#qTail - this.#qHead;
+    return this.#qTail - this.#qHead + this.#qExtra;
   }
   /** Payload bytes waiting in the outbox. */
   get queuedBytes(): number {
@@ -664,7 +684,28 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     if (this.#state !== 'open') return 'closed';
     if (key !== undefined && this.#opts.overflow === 'conflate') return this.#publishKeyed(frame, F_FRAMED, payloadLength, key);
     if (this.#waiters.length === 0 && this.#fits(payloadLength)) {
+      const t = this.#qTail - 1;
+      if (t >= 0 && t === this.#runAt && frame.byteOffset === this.#runEnd && frame.buffer === (this.#qData[t] as Buffer).buffer && this.#qFlags[t]! < RUN_MAX && ((frame[0]! & 0x40) === 0 || this.#runsAnyFrame)) {
+        // This frame starts where the run's last one ends (the server encodes the frames of
+        // consecutive publishes side by side, src/server/frame-arena.ts): the run grows instead
+        // of the outbox. The bytes are the two frames back to back, so sending the range sends both.
+        this.#runEnd += frame.length;
+        this.#qFlags[t]! += RUN_ONE;
+        this.#qLen[t]! += payloadLength;
+        this.#qBytes += payloadLength;
+        this.#qExtra++;
+        this.messagesOut++;
+        return 'queued';
+      }
       this.#enqueue(frame, F_FRAMED, payloadLength);
+      // Under drop-oldest (and conflate, which drops the oldest unkeyed messages) only plain frames
+      // form runs (RSV1 clear): their payload length is in their header, so #dropOldest can take
+      // one message off a run's front. A compressed frame's header does not give the size the
+      // byte budget counts; the other policies never take from the front, so any frame may run.
+      if ((frame[0]! & 0x40) === 0 || this.#runsAnyFrame) {
+        this.#runAt = this.#qTail - 1;
+        this.#runEnd = frame.byteOffset + frame.length;
+      }
       return 'queued';
     }
     if (this.#opts.overflow === 'wait') {
@@ -804,7 +845,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   #fits(length: number): boolean {
-    const frames = this.#qTail - this.#qHead;
+    const frames = this.#qTail - this.#qHead + this.#qExtra;
     // An empty outbox takes any message that the byte budget alone would refuse, so a message
     // bigger than maxQueuedBytes can still be sent (alone).
     return frames === 0 || (frames < this.#opts.maxQueuedFrames && this.#qBytes + length <= this.#opts.maxQueuedBytes);
@@ -827,12 +868,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
         return wait ? DROPPED : 'dropped';
       case 'drop-oldest':
       case 'conflate': {
-        while (!this.#fits(length) && this.#qHead < this.#qTail) {
-          this.#qBytes -= this.#qLen[this.#qHead]!;
-          this.#qData[this.#qHead] = EMPTY;
-          this.#qHead++;
-          this.dropped++;
-        }
+        this.#closeRun();
+        while (!this.#fits(length) && this.#qHead < this.#qTail) this.#dropOldest();
         // A writer that cannot write never flushes: without this, every message dropped here would
         // leave a slot behind (four array entries), and a slow consumer would grow memory after all.
         if (this.#qHead >= COMPACT_AT && this.#qHead * 2 >= this.#qTail) this.#compact();
@@ -849,8 +886,31 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     }
   }
 
+  /** Drop the oldest queued message: the head entry, or the first frame of a run there (a run of plain frames, see #tryWriteFrame). */
+  #dropOldest(): void {
+    const h = this.#qHead;
+    this.dropped++;
+    if (this.#qFlags[h]! >= RUN_ONE) {
+      // A run holds plain frames only (see #tryWriteFrame): the first one's header gives its size.
+      const run = this.#qData[h] as Buffer;
+      const len7 = run[1]! & 0x7f;
+      const head = len7 < 126 ? 2 : len7 === 126 ? 4 : 10;
+      const len = len7 < 126 ? len7 : len7 === 126 ? run.readUInt16BE(2) : Number(run.readBigUInt64BE(2));
+      this.#qData[h] = run.subarray(head + len);
+      this.#qFlags[h]! -= RUN_ONE;
+      this.#qLen[h]! -= len;
+      this.#qBytes -= len;
+      this.#qExtra--;
+      return;
+    }
+    this.#qBytes -= this.#qLen[h]!;
+    this.#qData[h] = EMPTY;
+    this.#qHead++;
+  }
+
   /** Forget the dropped slots before #qHead (amortised: at least as many were dropped as are kept). */
   #compact(): void {
+    this.#closeRun();
     const h = this.#qHead;
     const t = this.#qTail;
     this.#qData = this.#qData.slice(h, t);
@@ -868,7 +928,18 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     }
   }
 
+  /** The run stops growing: its entry becomes one view over all its frames. */
+  #closeRun(): void {
+    const i = this.#runAt;
+    this.#runAt = -1;
+    if (i < this.#qHead || i >= this.#qTail) return;
+    const first = this.#qData[i] as Buffer;
+    const n = this.#runEnd - first.byteOffset;
+    if (n !== first.length) this.#qData[i] = Buffer.from(first.buffer, first.byteOffset, n);
+  }
+
   #enqueue(data: Buffer | string, flags: number, length: number): void {
+    if (this.#runAt >= 0) this.#closeRun();
     // Only a blocked writer keeps messages past this turn of the event loop, so only then is the
     // time worth reading (for oldestQueuedAge).
     const time = this.#draining ? performance.now() : 0;
@@ -923,6 +994,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       this.#ended = true;
       return;
     }
+    if (this.#runAt >= 0) this.#closeRun();
     const masked = this.role === 'client';
     const deflate = this.#deflate;
     const pongs = this.#pongs;
@@ -963,8 +1035,11 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       const flags = qFlags[i]!;
       let len = qLen[i]!;
       if ((flags & F_FRAMED) !== 0) {
-        if (len >= LARGE) refs++;
-        else size += (qData[i] as Buffer).length;
+        // By the bytes on the wire, not the payload the budget counts: a run of compressed
+        // frames counts 20 KiB for 7 KiB of frames, and belongs in the batch.
+        const bytes = (qData[i] as Buffer).length;
+        if (bytes >= LARGE) refs++;
+        else size += bytes;
         continue;
       }
       if (deflate !== undefined && len >= deflate.threshold && len > 0) {
@@ -995,7 +1070,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     }
 
     const keys = this.#maskKeys;
-    const slab = Buffer.allocUnsafe(size);
+    const slab = batchBuffer(size, this.#sharesSlab && refs === 0);
     let off = 0;
     let segStart = 0;
     const chunks: Buffer[] | undefined = refs > 0 ? [] : undefined;
@@ -1009,7 +1084,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       const len = qLen[i]!;
       if ((flags & F_FRAMED) !== 0) {
         const frame = data as Buffer;
-        if (len >= LARGE) {
+        if (frame.length >= LARGE) {
           chunks!.push(slab.subarray(segStart, off), frame);
           segStart = off;
         } else {
@@ -1056,7 +1131,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
    * two batches (at most maxQueuedFrames slots).
    */
   #emptyOutbox(head: number, end: number): void {
-    this.delivered += end - head;
+    this.delivered += end - head + this.#qExtra;
+    this.#qExtra = 0;
     if (this.#qKeys !== undefined) this.#qKeys.clear();
     const big = end > SMALL_BATCH;
     const keep = big ? this.#bigBatch : this.#qData.length <= SMALL_BATCH;
@@ -1080,7 +1156,10 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
    * `taken` is end + 1); the entries after it stay queued, in order, for the turn after the job.
    */
   #takeOutbox(head: number, end: number, taken: number): void {
-    this.delivered += end - head;
+    let runs = 0;
+    for (let i = head; i < end; i++) runs += this.#qFlags[i]! >>> RUN_SHIFT;
+    this.delivered += end - head + runs;
+    this.#qExtra -= runs;
     const qData = this.#qData;
     for (let i = head; i < taken; i++) qData[i] = undefined;
     this.#qHead = taken;
@@ -1125,6 +1204,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     let ok: boolean;
     if (chunks === undefined) {
       ok = socket.write(slab);
+      settle(socket, slab);
     } else {
       socket.cork();
       for (let i = 0; i < chunks.length; i++) if (chunks[i]!.length > 0) socket.write(chunks[i]!);
@@ -1591,7 +1671,9 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   #discardOutbox(): void {
-    const n = this.#qTail - this.#qHead;
+    const n = this.#qTail - this.#qHead + this.#qExtra;
+    this.#qExtra = 0;
+    this.#runAt = -1;
     this.#unsent += n;
     if (this.#deflateJob !== undefined) {
       // The message being compressed goes too: end its work.
@@ -1635,7 +1717,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       const err = this.#closedError();
       for (const w of waiters) w.reject(err);
     }
-    const unsent = this.#unsent + waiters.length + (this.#qTail - this.#qHead) + (this.#deflateJob !== undefined ? 1 : 0);
+    const unsent = this.#unsent + waiters.length + (this.#qTail - this.#qHead + this.#qExtra) + (this.#deflateJob !== undefined ? 1 : 0);
     this.#discardOutbox();
     this.#inflateJob?.cancel();
     this.#inflateJob = undefined;

@@ -7,7 +7,7 @@ import { handshakeRefusedChannel, warnUnhandled } from '../conn/diagnostics.js';
 import { failOpen } from '../conn/report.js';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
-import { encodeFrame } from '../protocol/frame-encoder.js';
+import { arenaFrame } from './frame-arena.js';
 import { compressShared, shareLargeCompression, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { ConnectionError, ErrorCode, HandshakeError, WebSocketError } from '../protocol/errors.js';
 import { formatExtensions, type ExtensionOffer } from '../protocol/extensions.js';
@@ -362,7 +362,7 @@ export class Server<D = undefined> {
       const key = deflateKeyFor(conn, payload.length);
       let r: PublishWriteResult;
       if (key === undefined) {
-        plain ??= encodeFrame(op, payload);
+        plain ??= arenaFrame(op, payload, false);
         r = tryWriteFrame(conn, plain, payload.length, conflateKey);
       } else if (key === null) {
         r = tryPublish(conn, payload, isBinary, conflateKey);
@@ -374,7 +374,7 @@ export class Server<D = undefined> {
           // queues it plain, in its order, and its codec takes the shared result when it gets there).
           const params = this.#deflateParams.get(key)!;
           shareable ??= payload.subarray(0);
-          frame = shareLargeCompression(shareable, params, this.#deflate!) ? null : encodeFrame(op, compressShared(payload, params, this.#deflate!), { rsv1: true });
+          frame = shareLargeCompression(shareable, params, this.#deflate!) ? null : arenaFrame(op, compressShared(payload, params, this.#deflate!), true);
           compressed.set(key, frame);
         }
         r = frame === null ? tryPublish(conn, shareable!, isBinary, conflateKey) : tryWriteFrame(conn, frame, payload.length, conflateKey);

@@ -199,7 +199,7 @@ async function run(): Promise<number> {
       const done = await waitUntil(() => first.triggeredAt > 0 && workers.every((w) => w.burstDoneAt > 0), opts.durationMs);
       const trig = first.triggeredAt;
       const endAt = done ? Math.max(...workers.map((w) => w.burstDoneAt)) : absoluteNow();
-      extra = { burst: { complete: done, durationMs: endAt - trig, count: opts.burstCount, size: opts.burstSize } };
+      extra = { burst: { complete: done, durationMs: endAt - trig, count: opts.burstCount, size: opts.burstSize, json: opts.burstJson } };
     }
   }
   sendAll({ type: 'stop' });
@@ -258,6 +258,7 @@ function report(results: WorkerResult[], extra: Record<string, unknown>): void {
       `Burst: ${deliveries} deliveries to ${opened} clients in ${burst.durationMs.toFixed(1)} ms ` +
         `(${fmtRate(deliveries / (burst.durationMs / 1000))} deliveries/s)${burst.complete ? '' : ' INCOMPLETE'}`,
     );
+    if (opts.deflate) out.push(`Burst: ${total((r) => r.compressedMsgs)}/${deliveries} messages came compressed`);
   }
   const churn = extra['churn'] as { complete: boolean; totalMs: number } | undefined;
   if (churn !== undefined) {
@@ -302,7 +303,7 @@ function report(results: WorkerResult[], extra: Record<string, unknown>): void {
     latencyMs: { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: hist.max / 1000, samples: hist.count },
     deflate: { offered: opts.deflate, accepted: total((r) => r.deflateAccepted) },
     ...(burst !== undefined
-      ? { burst: { ...burst, deliveries, deliveriesPerSec: deliveries / (burst.durationMs / 1000), clientsComplete: total((r) => r.burstComplete) } }
+      ? { burst: { ...burst, deliveries, deliveriesPerSec: deliveries / (burst.durationMs / 1000), clientsComplete: total((r) => r.burstComplete), compressed: total((r) => r.compressedMsgs) } }
       : {}),
     ...(churn !== undefined ? { churn: { ...churn, completed: total((r) => r.churnCompleted) } } : {}),
   };

@@ -29,6 +29,8 @@ export interface Options {
   /** burst-subscribe: messages the server sends per burst and their size. */
   burstCount: number;
   burstSize: number;
+  /** burst-subscribe: ask for JSON-like text messages (`__burst:<count>:<size>:json`) instead of binary ones. */
+  burstJson: boolean;
   /** burst-subscribe: wait after every client is open before the trigger. */
   settleMs: number;
   /** conn-churn: messages each connection sends (awaiting each echo) before closing. */
@@ -54,6 +56,8 @@ export const USAGE = `usage: node dist/stress-tests/loadgen/main.js [--ws] -c <c
       --mode M          echo | burst-subscribe | conn-churn | idle (default echo)
       --burst-count N   burst-subscribe: messages in the burst (default 100)
       --burst-size N    burst-subscribe: bytes per message (default 64)
+      --burst-json      burst-subscribe: the burst is JSON-like text (compressible; with
+                        --deflate, every message must arrive compressed)
       --settle D        burst-subscribe: pause after all clients open (default 500ms)
       --messages N      conn-churn: messages per connection (default 10)
       --json            also print one JSON line with the results (last line of stdout)
@@ -102,6 +106,7 @@ export function parseOptions(argv: readonly string[]): Options {
     quiet: false,
     burstCount: 100,
     burstSize: 64,
+    burstJson: false,
     settleMs: 500,
     churnMessages: 10,
   };
@@ -135,6 +140,7 @@ export function parseOptions(argv: readonly string[]): Options {
       }
       case '--burst-count': o.burstCount = parseCount(next(), a); break;
       case '--burst-size': o.burstSize = parseCount(next(), a); break;
+      case '--burst-json': o.burstJson = true; break;
       case '--settle': o.settleMs = parseDuration(next()); break;
       case '--messages': o.churnMessages = parseCount(next(), a); break;
       case '--json': o.json = true; break;

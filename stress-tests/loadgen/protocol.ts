@@ -45,6 +45,8 @@ export interface WorkerResult {
   firstError: string;
   /** burst-subscribe: absolute time (ms since epoch, fractional) the last client got its last copy. */
   burstDoneAt: number;
+  /** Data messages received with RSV1 set (permessage-deflate compressed). */
+  compressedMsgs: number;
   burstComplete: number;
   /** conn-churn: absolute start and finish. */
   churnStartAt: number;

@@ -79,6 +79,8 @@ let failed = 0;
 let errors = 0;
 let closedEarly = 0;
 let deflateAccepted = 0;
+/** Data messages that came compressed (RSV1 set on their first frame). */
+let compressedMsgs = 0;
 let openCount = 0;
 let firstError = '';
 const hist = new Histogram();
@@ -208,6 +210,7 @@ class Client {
           const b0 = hdr[0]!;
           const op = b0 & 0x0f;
           const isMsg = (b0 & 0x80) !== 0 && op < 8;
+          if ((b0 & 0x40) !== 0 && op < 8) compressedMsgs++;
           if (op >= 8) this.onControl(op, buf, i, end, len);
           const take = Math.min(len, end - i);
           i += take;
@@ -238,6 +241,8 @@ class Client {
       const len = len7 < 126 ? len7 : payloadLength(buf, i);
       i += hl;
       const op = b0 & 0x0f;
+      // RFC 7692 §6: RSV1 on the first frame of a compressed message (the burst checks it).
+      if ((b0 & 0x40) !== 0 && op < 8) compressedMsgs++;
       if (op >= 8) {
         this.onControl(op, buf, i, end, len);
         if (this.state === State.Closed) return;
@@ -520,7 +525,7 @@ function onTrigger(): void {
     post({ type: 'fatal', error: 'no open connection to send the burst trigger on' });
     return;
   }
-  const trigger = encodeClientFrame(Opcode.Text, Buffer.from(`__burst:${opts.burstCount}:${opts.burstSize}`));
+  const trigger = encodeClientFrame(Opcode.Text, Buffer.from(`__burst:${opts.burstCount}:${opts.burstSize}${opts.burstJson ? ':json' : ''}`));
   const at = absoluteNow();
   c.socket!.write(trigger);
   post({ type: 'triggered', at });
@@ -565,6 +570,7 @@ async function onStop(): Promise<void> {
     errors,
     closedEarly,
     deflateAccepted,
+    compressedMsgs,
     openMs,
     hist: hist.counts,
     firstError,

@@ -9,20 +9,28 @@ import { runScript } from './run.js';
 
 let server: ChildProcess | undefined;
 let target = '';
+let deflateServer: ChildProcess | undefined;
+let deflateTarget = '';
 
-beforeAll(async () => {
-  const { out, child } = await runScript('stress-tests/echo-server.js', ['--port', '0'], { until: (o) => o.includes('\n') });
-  server = child;
+/** `npm run echo` on a free port: its process and host:port. */
+async function startEcho(args: string[]): Promise<{ child: ChildProcess; target: string }> {
+  const { out, child } = await runScript('stress-tests/echo-server.js', ['--port', '0', ...args], { until: (o) => o.includes('\n') });
   const m = /listening on ws:\/\/(127\.0\.0\.1:\d+)/.exec(out);
   if (m === null) throw new Error(`the echo server did not start: ${out}`);
-  target = m[1]!;
+  return { child, target: m[1]! };
+}
+
+beforeAll(async () => {
+  ({ child: server, target } = await startEcho([]));
+  ({ child: deflateServer, target: deflateTarget } = await startEcho(['--deflate']));
 });
 afterAll(() => {
   server?.kill('SIGTERM');
+  deflateServer?.kill('SIGTERM');
 });
 
-async function loadgen(args: string[]): Promise<Record<string, any>> {
-  const { code, out } = await runScript('stress-tests/loadgen/main.js', [...args, '--json', '-q', target], { timeoutMs: 20_000 });
+async function loadgen(args: string[], to = target): Promise<Record<string, any>> {
+  const { code, out } = await runScript('stress-tests/loadgen/main.js', [...args, '--json', '-q', to], { timeoutMs: 20_000 });
   const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{"tool"'));
   expect(line, `no JSON result (exit ${code}): ${out.slice(-500)}`).toBeDefined();
   expect(code).toBe(0);
@@ -62,5 +70,23 @@ describe('load generator', () => {
     expect([r.opened, r.failed]).toEqual([20, 0]);
     expect(r.burst).toMatchObject({ complete: true, count: 5, size: 64, deliveries: 100 });
     expect(r.received.messages).toBe(100);
+  });
+
+  it('burst-subscribe --burst-json without deflate: text ticks, none counted as compressed', async () => {
+    const r = await loadgen(['--mode', 'burst-subscribe', '-c', '10', '--burst-json', '--burst-count', '4', '--burst-size', '1024', '-T', '10s']);
+    expect(r.burst).toMatchObject({ complete: true, json: true, deliveries: 40, compressed: 0 });
+    expect(r.deflate).toEqual({ offered: false, accepted: 0 });
+    // 40 frames of 1,024 bytes (4-byte headers) came, uncompressed.
+    expect(r.received.bytes).toBeGreaterThan(40 * 1028);
+  });
+});
+
+describe('load generator against a server with permessage-deflate', () => {
+  it('burst-subscribe --deflate --burst-json: every client negotiated deflate and every tick came compressed', async () => {
+    const r = await loadgen(['--mode', 'burst-subscribe', '-c', '10', '--deflate', '--burst-json', '--burst-count', '4', '--burst-size', '1024', '-T', '10s'], deflateTarget);
+    expect(r.deflate).toEqual({ offered: true, accepted: 10 });
+    expect(r.burst).toMatchObject({ complete: true, json: true, deliveries: 40, compressed: 40 });
+    // Compressed: far fewer bytes than the 40 plain frames of 1,028 bytes.
+    expect(r.received.bytes).toBeLessThan(40 * 1028);
   });
 });

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { connInternals } from '../../src/conn/conn.js';
 import { WebSocketError } from '../../src/index.js';
 import { Opcode } from '../../src/protocol/constants.js';
+import { burstJson, echoOptions } from '../../stress-tests/echo-app.js';
 import { RawClient, closeAll, guardProcess, parseResponse, rawHandshake, startServer, upgradeRequest, waitUntil } from '../helpers/net.js';
 
 guardProcess();
@@ -137,6 +138,32 @@ describe('server.broadcast()', () => {
     expect(f.rsv1).toBe(true);
     expect(f.payload.length).toBeLessThan(text.length);
     for (const c of clients) expect(wireBytes(c).equals(wireBytes(clients[0]!))).toBe(true);
+  });
+
+  it("in the default mode (the echo server's deflate options), a broadcast is compressed once for every client offering what the load generator and ws offer", async () => {
+    const { server, port, url } = await startServer(echoOptions(true));
+    const raw = await rawClients(port, 3, { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' });
+    const wsGot: string[] = [];
+    const w = new WebSocket(url, { perMessageDeflate: true });
+    w.on('message', (d) => wsGot.push(d.toString()));
+    await new Promise((r) => w.on('open', r));
+    await waitUntil(() => server.clientCount === 4, 2000, 'four connections');
+    const spy = vi.spyOn(connInternals, 'tryWriteFrame');
+    const tryPublish = vi.spyOn(connInternals, 'tryPublish');
+    const tick = burstJson(7, 1024);
+    server.broadcast(tick);
+    expect(tryPublish).not.toHaveBeenCalled(); // no connection compresses for itself
+    expect(spy).toHaveBeenCalledTimes(4);
+    expect(new Set(spy.mock.calls.map((c) => c[1])).size).toBe(1);
+    await waitUntil(() => raw.every((c) => c.frames().length === 1) && wsGot.length === 1, 2000, 'every frame');
+    for (const c of raw) {
+      const f = c.frames()[0]!;
+      expect(f.rsv1).toBe(true);
+      expect(f.payload.length).toBeLessThan(tick.length / 2);
+      expect(inflateRawSync(Buffer.concat([f.payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlibConstants.Z_SYNC_FLUSH }).toString()).toBe(tick);
+    }
+    expect(wsGot).toEqual([tick]);
+    w.close();
   });
 
   it('with context takeover, each connection compresses for itself and ws clients decode it', async () => {
