@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // wschan peer benchmarks: the same load against wschan, ws and Bun, interleaved, in one run.
 //
-//   node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun,floor] [--reps N] [--list]
+//   node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun,floor,bun-compress,wschan-inflate-only] [--reps N] [--list]
 //
 // Each run starts one server as its own process (pinned to core 0 when there are two or more
 // cores), waits until its port accepts TCP, runs the load generator (pinned to core 1), records
@@ -42,7 +42,7 @@ const value = (name) => {
 };
 const QUICK = flag('--quick');
 const REPS = Number(value('--reps') ?? (QUICK ? 1 : 3));
-const SERVER_NAMES = (value('--servers') ?? 'wschan,ws,bun,floor').split(',').filter(Boolean);
+const SERVER_NAMES = (value('--servers') ?? 'wschan,ws,bun,floor,bun-compress,wschan-inflate-only').split(',').filter(Boolean);
 const ONLY = value('--only')?.split(',').filter(Boolean);
 
 // ---- the 1 KiB JSON-like message (deterministic) --------------------------------------------
