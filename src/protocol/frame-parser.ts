@@ -217,7 +217,6 @@ export class FrameParser {
       if (avail === 0 && buf !== EMPTY) {
         this.#buf = EMPTY;
         this.#bufStore = EMPTY.buffer;
-    this.#bufStore = EMPTY.buffer;
         this.#pos = 0;
         // The caller is done with the last frame when it asks for the next one: its payload view
         // would keep the chunk alive as well.
