@@ -524,8 +524,15 @@ function frameBytesOf(args) {
   return len + (len < 126 ? 2 : len < 65536 ? 4 : 10);
 }
 
+/** tcpkali is not in Debian: it is built outside the repository (NOTES.md) and found through the
+ * TCPKALI environment variable (the binary's path) or on PATH. */
 function findTcpkali() {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/work/tools/bin']) {
+  const given = process.env.TCPKALI;
+  if (given) {
+    if (!existsSync(given)) throw new Error(`TCPKALI=${given}: no such file`);
+    return given;
+  }
+  for (const dir of (process.env.PATH ?? '').split(':')) {
     const p = path.join(dir, 'tcpkali');
     try {
       if (dir && statSync(p).isFile()) return p;
@@ -551,6 +558,13 @@ function ensureLoadgen() {
   }
 }
 
+/** tcpkali's version line (not its path: results files name no machine paths). */
+function tcpkaliVersion() {
+  if (TCPKALI === null) return null;
+  const r = spawnSync(TCPKALI, ['--version'], { encoding: 'utf8' });
+  return (r.stdout || r.stderr || '').split('\n')[0].trim() || 'unknown';
+}
+
 function versionOf(pkg) {
   try {
     return JSON.parse(readFileSync(path.join(BENCH, 'node_modules', pkg, 'package.json'), 'utf8')).version;
@@ -565,7 +579,7 @@ async function main() {
   if (flag('--help') || flag('-h') || flag('--list')) {
     console.log('usage: node bench/run.mjs [--quick] [--only id[,id…]] [--servers wschan,ws,bun,floor] [--reps N] | --table <results.json>\n\nscenarios:');
     for (const s of SCENARIOS) console.log(`  ${s.id.padEnd(20)} ${s.title}`);
-    if (TCPKALI === null) console.log('  (tcpkali-echo-small appears when tcpkali is on PATH or in /work/tools/bin)');
+    if (TCPKALI === null) console.log('  (tcpkali-echo-small appears when tcpkali is on PATH or named by TCPKALI=<path>)');
     return;
   }
   const tableOf = value('--table');
@@ -604,7 +618,7 @@ async function main() {
       servers,
       skipped: SERVER_NAMES.filter((n) => !servers.includes(n)),
       machine: { cpus: NPROC, cpu: os.cpus()[0]?.model ?? '', kernel: os.release(), pinned: HAS_TASKSET ? 'server core 0, load core 1' : 'no' },
-      versions: { node: process.version, ws: versionOf('ws'), bun: versionOf('bun'), tcpkali: TCPKALI },
+      versions: { node: process.version, ws: versionOf('ws'), bun: versionOf('bun'), tcpkali: tcpkaliVersion() },
     },
     scenarios: [],
   };
