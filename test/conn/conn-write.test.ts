@@ -259,6 +259,44 @@ describe('replies written while a read is handled', () => {
   });
 });
 
+describe('writing back the text message being handled', () => {
+  it('is checked once (on arrival); the same bytes changed and written after the handler returned are checked again', async () => {
+    let kept: Buffer | undefined;
+    let other: Buffer | undefined;
+    let refused: unknown;
+    const { conn, peer } = await open({
+      handlers: {
+        handleData: (c, d, isBinary) => {
+          if (other === undefined) {
+            kept = d;
+            void c.write(d, isBinary); // the echo: the message's own Buffer, as text
+            return;
+          }
+          // Inside a later handler call: another Buffer is checked as any write is.
+          try {
+            c.tryWrite(other, false);
+            refused = 'queued';
+          } catch (err) {
+            refused = err;
+          }
+        },
+      },
+    });
+    peer.send(Opcode.Text, 'héllo');
+    const [echo] = await peer.waitFrames(1);
+    expect(echo).toMatchObject({ opcode: Opcode.Text, payload: Buffer.from('héllo') });
+    // After the handler returned, the Buffer is no longer the message being handled: bytes made
+    // invalid in place are refused like any other.
+    kept![1] = 0xff;
+    expectError(await rejectionOf(conn.write(kept!, false)), WebSocketError, ErrorCode.InvalidUtf8, 1007, 'not valid UTF-8');
+    other = Buffer.from(kept!);
+    peer.send(Opcode.Text, 'again');
+    await waitUntil(() => refused !== undefined);
+    expectError(refused, WebSocketError, ErrorCode.InvalidUtf8, 1007, 'not valid UTF-8');
+    expect(conn.state).toBe('open');
+  });
+});
+
 describe('the outbox across turns', () => {
   it('small and big batches in turn: every message once, in order, nothing left behind or sent twice', async () => {
     const { conn, peer } = await open();
