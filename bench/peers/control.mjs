@@ -13,12 +13,9 @@
 
 // The burst messages themselves have one source, stress-tests/burst.ts, which wschan's echo
 // server uses from source; every other peer (ws, Bun, the floor) takes them from its build here.
-let burst;
-try {
-  burst = await import('../../dist/stress-tests/burst.js');
-} catch (err) {
-  throw new Error('bench/peers/control.mjs imports dist/stress-tests/burst.js: run `npm run build` first (`npm run bench` does)', { cause: err });
-}
+import { importBuild } from '../build-import.mjs';
+
+const burst = await importBuild('stress-tests/burst.js', 'bench/peers/control.mjs');
 
 export const BURST_PREFIX = burst.BURST_PREFIX;
 export const burstJson = burst.burstJson;
