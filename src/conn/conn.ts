@@ -145,8 +145,12 @@ export interface DeflateCodec extends Inflater {
   close(): void;
 }
 
-/** Tests (issue 15, memory): what a connection really holds inbound, found by walking its buffers where a codec is involved. */
-export const kInboundHeldBuffers = Symbol('wschan.inboundHeldBuffers');
+/**
+ * Tests (issue 15, memory): what a connection really holds inbound, `inboundBytes` with the
+ * codec's part found by walking its buffers (and a compressed payload the parser still
+ * references counted too), to compare with what the budget counts. Not a Conn member: not public.
+ */
+export let inboundHeldBuffers: (conn: Conn<any>) => number;
 
 export interface ConnInit<D> {
   socket: Duplex;
@@ -499,6 +503,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     return list;
   }
   static {
+    inboundHeldBuffers = (conn) => conn.#walkInbound();
     const of = (socket: Duplex): Conn<unknown> => (socket as Duplex & { [kConn]: Conn<unknown> })[kConn];
     this.#onSocketData = function (chunk) {
       const slot = (this as SlotSocket)[kConn];
@@ -609,11 +614,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     return this.#inHeld + this.#parser.held + (this.#assembler?.held ?? 0) + (this.#deflate?.codec.held ?? 0);
   }
 
-  /**
-   * Tests: `inboundBytes` with the codec's part found by walking its buffers (and a compressed
-   * payload the parser still references counted too), to compare with what the budget counts.
-   */
-  [kInboundHeldBuffers](): number {
+  #walkInbound(): number {
     let n = this.#inHeld + this.#parser.held + (this.#assembler?.held ?? 0);
     const codec = this.#deflate?.codec;
     if (codec === undefined) return n;

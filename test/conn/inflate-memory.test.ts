@@ -8,13 +8,13 @@
  * and at most maxInboundBytes + SLACK while messages wait downstream (README, *Hostile input*).
  *
  * "Real" here is found by walking the buffers the connection references (Conn
- * [kInboundHeldBuffers], each chunk's ArrayBuffer at its full size), independently of the
+ * inboundHeldBuffers, each chunk's ArrayBuffer at its full size), independently of the
  * counters the budget reads; both are sampled on every turn of the event loop, which is when
  * the join and the thread-pool callbacks run.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Conn } from '../../src/index.js';
-import { kInboundHeldBuffers } from '../../src/conn/conn.js';
+import { inboundHeldBuffers } from '../../src/conn/conn.js';
 import { codecTurns } from '../../src/conn/codec-scheduler.js';
 import { forceSyncZlib } from '../../src/protocol/zlib-sync.js';
 import { closeAll, deferred, guardProcess, startServer, waitUntil, withTimeout } from '../helpers/net.js';
@@ -51,7 +51,7 @@ function sampleEveryTurn(conns: () => Conn<any>[]): { peaks: Map<Conn<any>, Peak
   const sampleNow = (): void => {
     for (const c of conns()) {
       const counted = c.inboundBytes;
-      const real = c[kInboundHeldBuffers]();
+      const real = inboundHeldBuffers(c);
       let p = peaks.get(c);
       if (p === undefined) peaks.set(c, (p = { counted: 0, real: 0, uncounted: 0, samples: 0 }));
       p.counted = Math.max(p.counted, counted);
