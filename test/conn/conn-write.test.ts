@@ -291,7 +291,7 @@ describe('writing back the text message being handled', () => {
     expectError(await rejectionOf(conn.write(kept!, false)), WebSocketError, ErrorCode.InvalidUtf8, 1007, 'not valid UTF-8');
     other = Buffer.from(kept!);
     peer.send(Opcode.Text, 'again');
-    await waitUntil(() => refused !== undefined);
+    await waitUntil(() => refused !== undefined, 'the refusal of the changed copy');
     expectError(refused, WebSocketError, ErrorCode.InvalidUtf8, 1007, 'not valid UTF-8');
     expect(conn.state).toBe('open');
   });
