@@ -11,43 +11,20 @@
 // (compressible as real JSON is). Peers with permessage-deflate send these compressed.
 // Any other message (text or binary) is echoed back unchanged with the same type.
 
-export const BURST_PREFIX = '__burst:';
+// The burst messages themselves have one source, stress-tests/burst.ts, which wschan's echo
+// server uses from source; every other peer (ws, Bun, the floor) takes them from its build here.
+import { importBuild } from '../build-import.mjs';
+
+const burst = await importBuild('stress-tests/burst.js', 'bench/peers/control.mjs');
+
+export const BURST_PREFIX = burst.BURST_PREFIX;
+export const burstJson = burst.burstJson;
+export const burstPayload = burst.burstPayload;
 
 /** Returns [count, size, json] when `text` is a valid burst command, otherwise null. */
 export function parseBurst(text) {
-  const m = /^__burst:(\d{1,6}):(\d{1,7})(:json)?$/.exec(text);
-  if (m === null) return null;
-  const count = Number(m[1]);
-  const size = Number(m[2]);
-  const json = m[3] !== undefined;
-  if (count < 1 || count > 100000 || size > 1048576 || (json && size < 64)) return null;
-  return [count, size, json];
-}
-
-/**
- * The text of JSON burst message k: `{"type":"tick","seq":k,"ts":…,"items":[…]}` with as many
- * items as fit in `size` bytes, padded with spaces to exactly `size` (ASCII, so bytes = chars).
- * Twin: burstJson in stress-tests/echo-app.ts (test/bench/control.test.ts checks they agree).
- */
-export function burstJson(k, size) {
-  const items = [];
-  let s = '';
-  for (let i = 0; ; i++) {
-    const n = k * 31 + i;
-    items.push({ id: i, sym: `SYM${(n * 7919) % 1000}`, px: 100 + ((n * 37) % 1000) / 100, qty: (n * 13) % 500, side: n % 2 ? 'buy' : 'sell' });
-    const next = JSON.stringify({ type: 'tick', seq: k, ts: 1764720000000 + k, items });
-    if (next.length > size) break;
-    s = next;
-  }
-  if (s === '') s = JSON.stringify({ type: 'tick', seq: k }).slice(0, size);
-  return s.padEnd(size, ' ');
-}
-
-/** The payload of burst message k. */
-export function burstPayload(k, size) {
-  const buf = Buffer.alloc(size, 0x2a);
-  if (size >= 4) buf.writeUInt32BE(k >>> 0, 0);
-  return buf;
+  const b = burst.parseBurst(text);
+  return b === undefined ? null : [b.count, b.size, b.json];
 }
 
 /**

@@ -8,7 +8,7 @@ import { encodeClosePayload, parseClosePayload } from '../protocol/close.js';
 import { DEFAULT_MAX_FRAGMENTS, FrameParser, ParseStatus, type Frame } from '../protocol/frame-parser.js';
 import { copySmall, frameHeaderSize, writeFrame, writeFrameHeader } from '../protocol/frame-encoder.js';
 import { MessageAssembler, type Inflater } from '../protocol/message-assembler.js';
-import type { CodecJob } from '../protocol/deflate-codec.js';
+import { kHeldBuffers, type CodecJob } from '../protocol/deflate-codec.js';
 import { applyMask, defaultMaskKeys, type MaskKeySource } from '../protocol/mask.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import { Channel } from './channel.js';
@@ -132,10 +132,25 @@ export interface DeflateCodec extends Inflater {
   compress(data: Uint8Array): Buffer;
   /** The payload at once (small messages), or a job that runs over later turns (large ones). */
   startCompress(data: Uint8Array): Buffer | CodecJob<Buffer | WebSocketError>;
-  /** `decompress`, or a job for a frame whose output is large. */
-  startInflate(data: Uint8Array, fin: boolean, maxBytes: number): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError>;
+  /**
+   * `decompress`, or a job for a frame whose output is large; null when such a frame needs more
+   * than `room` bytes of the inbound budget (call `continueInflate` once downstream released some).
+   */
+  startInflate(data: Uint8Array, fin: boolean, maxBytes: number, room?: number): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError> | null;
+  continueInflate(room: number): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError> | null;
+  /** Bytes held for the frame being inflated (compressed input, output chunks, a join in progress). */
+  readonly held: number;
+  /** Tests: the same, found by walking the buffers. */
+  [kHeldBuffers](): { input: Uint8Array; output: number };
   close(): void;
 }
+
+/**
+ * Tests (issue 15, memory): what a connection really holds inbound, `inboundBytes` with the
+ * codec's part found by walking its buffers (and a compressed payload the parser still
+ * references counted too), to compare with what the budget counts. Not a Conn member: not public.
+ */
+export let inboundHeldBuffers: (conn: Conn<any>) => number;
 
 export interface ConnInit<D> {
   socket: Duplex;
@@ -379,6 +394,8 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   #inflateJob: CodecJob<Buffer | ProtocolError> | undefined;
   #inflateFin = false;
   #inflateOpcode = 0;
+  /** A large frame waits for room in the inbound budget before it is inflated (codec.continueInflate). */
+  #inflateParked = false;
   #resolveClosed: ((info: CloseInfo) => void) | undefined;
   #closeInfo: CloseInfo | undefined;
 
@@ -486,6 +503,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     return list;
   }
   static {
+    inboundHeldBuffers = (conn) => conn.#walkInbound();
     const of = (socket: Duplex): Conn<unknown> => (socket as Duplex & { [kConn]: Conn<unknown> })[kConn];
     this.#onSocketData = function (chunk) {
       const slot = (this as SlotSocket)[kConn];
@@ -593,7 +611,18 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
    * (or the iterator's consumer) is working on. Reading pauses when it reaches maxInboundBytes.
    */
   get inboundBytes(): number {
-    return this.#inHeld + this.#parser.held + (this.#assembler?.held ?? 0);
+    return this.#inHeld + this.#parser.held + (this.#assembler?.held ?? 0) + (this.#deflate?.codec.held ?? 0);
+  }
+
+  #walkInbound(): number {
+    let n = this.#inHeld + this.#parser.held + (this.#assembler?.held ?? 0);
+    const codec = this.#deflate?.codec;
+    if (codec === undefined) return n;
+    const { input, output } = codec[kHeldBuffers]();
+    n += input.length + output;
+    const payload = this.#parser.payload;
+    if ((this.#inflateJob !== undefined || this.#inflateParked) && payload !== input) n += payload.length;
+    return n;
   }
   /** Reading is paused by backpressure: the inbox is full or inboundBytes reached maxInboundBytes. */
   get readingPaused(): boolean {
@@ -1293,9 +1322,14 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
         const assembler = (this.#assembler ??= new MessageAssembler({ maxMessageSize: this.#opts.maxMessageSize, inflater: this.#deflate?.codec }));
         let message: Buffer | undefined | null;
         if (p.compressed && this.#deflate !== undefined) {
-          const out = this.#deflate.codec.startInflate(p.payload, p.fin, this.#opts.maxMessageSize);
+          const out = this.#deflate.codec.startInflate(p.payload, p.fin, this.#opts.maxMessageSize, this.#inflateRoom());
           if (!(out instanceof Buffer) && !(out instanceof ProtocolError)) {
-            this.#startInflate(out as CodecJob<Buffer | ProtocolError>, p.fin, p.messageOpcode);
+            // The codec has the payload now (and counts it): the parser lets go of its reference.
+            p.payload = EMPTY;
+            this.#inflateFin = p.fin;
+            this.#inflateOpcode = p.messageOpcode;
+            if (out === null) this.#parkInflate();
+            else this.#startInflate(out as CodecJob<Buffer | ProtocolError>);
             return;
           }
           message = assembler.pushInflated(out, p.fin, p.messageOpcode === Opcode.Text);
@@ -1320,38 +1354,65 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   /**
+   * What the inbound budget still allows (issue 15): a large compressed frame may take twice what
+   * it can still inflate (its chunks, then the joined copy). Unlimited while nothing waits
+   * downstream: a single message is never stalled by the budget.
+   */
+  #inflateRoom(): number {
+    return this.#inHeld === 0 ? Infinity : this.#opts.maxInboundBytes - this.inboundBytes;
+  }
+
+  /**
+   * A large compressed frame must wait for room in the inbound budget (messages downstream hold
+   * it): reading stops, and #resumeReading asks the codec again when some is released.
+   */
+  #parkInflate(): void {
+    this.#inflateParked = true;
+    this.#pauseReading();
+  }
+
+  /** A parked frame: its job once there is room (it goes on waiting otherwise). */
+  #unparkInflate(): void {
+    const out = this.#deflate!.codec.continueInflate(this.#inflateRoom());
+    if (out === null) return;
+    this.#inflateParked = false;
+    if (out instanceof Buffer || out instanceof ProtocolError) this.#inflated(out);
+    else this.#startInflate(out as CodecJob<Buffer | ProtocolError>);
+  }
+
+  /**
    * Inflate a large frame over later turns of the event loop. Reading stops meanwhile (the
    * socket is paused, TCP pushes back), so the frames behind it wait and order holds.
    */
-  #startInflate(job: CodecJob<Buffer | ProtocolError>, fin: boolean, opcode: number): void {
+  #startInflate(job: CodecJob<Buffer | ProtocolError>): void {
     this.#inflateJob = job;
-    this.#inflateFin = fin;
-    this.#inflateOpcode = opcode;
-    if (!this.#readPaused) {
-      this.#readPaused = true;
-      this.#socket.pause();
-    }
+    this.#pauseReading();
     runCodecJob(job, (out) => {
       if (this.#inflateJob !== job) return; // the connection closed meanwhile
       this.#inflateJob = undefined;
-      if (this.#inputDone) return;
-      const message = this.#assembler!.pushInflated(out, this.#inflateFin, this.#inflateOpcode === Opcode.Text);
-      this.#reading = true;
-      try {
-        if (message === null) this.#fail(this.#assembler!.error!);
-        else if (message !== undefined) this.#deliver(message, this.#inflateOpcode === Opcode.Binary);
-      } finally {
-        this.#reading = false;
-      }
-      if (this.#inputDone) {
-        // Failed (1007, 1009): read on, so the peer's FIN is seen and the socket can close (what
-        // arrives now is discarded by #onData).
-        if (this.#state !== 'closed') this.#socket.resume();
-      } else if (this.#inbox === undefined || !this.#inbox.full) {
-        this.#resumeReading();
-      }
-      if (this.#flushScheduled) this.#flush();
+      this.#inflated(out);
     });
+  }
+
+  /** The frame is inflated (or failed): on with the message, then with reading. */
+  #inflated(out: Buffer | ProtocolError): void {
+    if (this.#inputDone) return;
+    const message = this.#assembler!.pushInflated(out, this.#inflateFin, this.#inflateOpcode === Opcode.Text);
+    this.#reading = true;
+    try {
+      if (message === null) this.#fail(this.#assembler!.error!);
+      else if (message !== undefined) this.#deliver(message, this.#inflateOpcode === Opcode.Binary);
+    } finally {
+      this.#reading = false;
+    }
+    if (this.#inputDone) {
+      // Failed (1007, 1009): read on, so the peer's FIN is seen and the socket can close (what
+      // arrives now is discarded by #onData).
+      if (this.#state !== 'closed') this.#socket.resume();
+    } else if (this.#inbox === undefined || !this.#inbox.full) {
+      this.#resumeReading();
+    }
+    if (this.#flushScheduled) this.#flush();
   }
 
   /** Call a frame-level handler; one that throws fails the connection with 1011. */
@@ -1425,6 +1486,11 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   }
 
   #resumeReading(): void {
+    // A large compressed frame parked for room in the budget goes first (frames behind it wait).
+    if (this.#inflateParked) {
+      if (this.#state !== 'closed') this.#unparkInflate();
+      return;
+    }
     if (!this.#readPaused || this.#state === 'closed' || this.#inflateJob !== undefined || this.#inbox?.full === true || this.#overBudget()) return;
     this.#readPaused = false;
     this.#parse(); // frames already buffered in the parser first
@@ -1732,6 +1798,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     this.#discardOutbox();
     this.#inflateJob?.cancel();
     this.#inflateJob = undefined;
+    this.#inflateParked = false;
     this.#inbox?.close();
     this.#deflate?.codec.close();
     const received = this.#closeReceived;

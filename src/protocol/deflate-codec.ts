@@ -5,6 +5,7 @@ import type { DeflateOptions, DeflateParams } from './permessage-deflate.js';
 import { SyncZlib, syncZlibAvailable } from './zlib-sync.js';
 import { StreamZlib, type StreamResult } from './zlib-stream.js';
 import { ZlibPool, defaultZlibPoolOptions } from './zlib-pool.js';
+import { JoinInTurns } from './join-in-turns.js';
 
 /**
  * One connection's permessage-deflate codec (RFC 7692 §6), and the thread's shared compressor.
@@ -20,7 +21,7 @@ import { ZlibPool, defaultZlibPoolOptions } from './zlib-pool.js';
  * output). Either way the order is the caller's (one job per direction at a time) and the
  * inflated size is checked against the limit as it grows. The conn layer runs the jobs
  * (src/conn/codec-scheduler.ts). This layer has no timers (a large inflated output is joined
- * over a few turns with setImmediate: concatInTurns).
+ * over a few turns with setImmediate: join-in-turns.ts).
  *
  * Where Node lacks the handle internals, the same jobs run on the public async stream API
  * (zlib-stream.ts, on libuv's thread pool) and every message takes that path.
@@ -62,6 +63,8 @@ export function compressorWindowBits(bits: number): number {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Tests: a codec's walk of the buffers it holds for the frame being inflated (see PerMessageDeflate). */
+export const kHeldBuffers = Symbol('wschan.inflateHeldBuffers');
 const Z_SYNC_FLUSH = zlib.constants.Z_SYNC_FLUSH;
 const Z_NO_FLUSH = zlib.constants.Z_NO_FLUSH;
 
@@ -79,36 +82,6 @@ function concat(chunks: Buffer[]): Buffer {
   if (chunks.length === 0) return EMPTY;
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks);
-}
-
-/** Bytes copied per turn of the event loop when a large inflated message is joined (~0.3 ms; 2 MiB measured p99 1.26x ws, 512 KiB 1.10x). */
-const COPY_SLICE = 512 * 1024;
-
-/**
- * `concat` for the output of a thread-pool inflate, which can be as large as maxMessageSize:
- * one Buffer.concat of 16 MiB measured 13-21 ms on the event loop under load (the longest task
- * left once zlib ran on the pool, bench/RESULTS.md issue 15), so a large output is copied into
- * its one buffer COPY_SLICE bytes per turn. `failed` ends it early (the codec was closed).
- */
-function concatInTurns(chunks: Buffer[], failed: () => ProtocolError | undefined, done: (r: Buffer | ProtocolError) => void): void {
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  if (total <= 2 * COPY_SLICE) return done(concat(chunks));
-  const out = Buffer.allocUnsafe(total);
-  let i = 0;
-  let off = 0;
-  const step = (): void => {
-    const err = failed();
-    if (err !== undefined) return done(err);
-    const until = off + COPY_SLICE;
-    while (i < chunks.length && off < until) {
-      off += chunks[i]!.copy(out, off);
-      chunks[i++] = EMPTY; // let the copied chunk go
-    }
-    if (i < chunks.length) setImmediate(step);
-    else done(out);
-  };
-  step();
 }
 
 function deflateError(err: unknown): WebSocketError {
@@ -370,6 +343,12 @@ export class PerMessageDeflate {
   #inFin = false;
   #inMax = 0;
   #inChunks: Buffer[] = [];
+  /** Bytes of #inChunks (and of the fallback's chunks): inflated output held for the frame in progress. */
+  #heldOut = 0;
+  /** The fallback's output chunks of the frame in progress (for the walk in tests). */
+  #streamOut: Buffer[] = [];
+  /** A large frame's output being joined into one Buffer over a few turns. */
+  #join: JoinInTurns | undefined;
   /** Set once inflating failed or the codec was closed; every later call returns it. */
   #failure: ProtocolError | undefined;
   #closed = false;
@@ -484,20 +463,80 @@ export class PerMessageDeflate {
   }
 
   /**
-   * Like `decompress`, but a frame whose output passes INFLATE_SLICE bytes continues in a job
-   * (one slice per step). Nothing else may be inflated until the job is done.
+   * Bytes this codec holds for the frame being inflated (the connection counts them in its
+   * inbound budget, issue 15): the compressed payload while it is referenced, the inflated
+   * chunks as they come out (those of a thread-pool run included, as they arrive), and, while a
+   * large output is joined, the joined buffer with the chunks not yet copied. 0 between frames.
    */
-  startInflate(data: Uint8Array, fin: boolean, maxBytes: number): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError> {
-    if (!this.#sync) return this.#startStreamInflate(data, fin, maxBytes);
+  get held(): number {
+    let n = this.#inData.length + this.#heldOut;
+    const z = this.#inflater;
+    if (z !== undefined) n += z instanceof SyncZlib ? z.asyncPending : z.pending;
+    if (this.#join !== undefined) n += this.#join.held;
+    return n;
+  }
+
+  /**
+   * Like `decompress`, but a frame whose output passes the thread-pool threshold continues in a
+   * job (on the thread pool, or one slice per step). Nothing else may be inflated until the job
+   * is done. `room` is how many more bytes the connection's inbound budget allows now (Infinity
+   * when nothing waits downstream): a frame that goes on past the first part needs room for
+   * what it holds plus twice what it may still inflate (the chunks, then the joined copy); without
+   * it, null: nothing runs until `continueInflate` is called with more room.
+   */
+  startInflate(data: Uint8Array, fin: boolean, maxBytes: number): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError>;
+  startInflate(data: Uint8Array, fin: boolean, maxBytes: number, room?: number): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError> | null;
+  startInflate(data: Uint8Array, fin: boolean, maxBytes: number, room = Infinity): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError> | null {
+    if (!this.#sync) {
+      if (this.#failure !== undefined) return this.#failure;
+      this.#inData = data;
+      this.#inFin = fin;
+      this.#inMax = maxBytes;
+      return this.#restJob(room);
+    }
     const early = this.#startFrame(data, fin, maxBytes);
     if (early !== undefined) return early;
     // The first part on the loop: most frames end within it (a small message, no thread hop).
     const first = this.#inflateSome(this.#offload);
     if (first !== undefined) return first;
+    return this.#restJob(room);
+  }
+
+  /** After `startInflate` returned null: the job for the rest of the frame, or null again while `room` is too small. */
+  continueInflate(room: number): Buffer | ProtocolError | CodecJob<Buffer | ProtocolError> | null {
+    return this.#restJob(room);
+  }
+
+  #restJob(room: number): ProtocolError | CodecJob<Buffer | ProtocolError> | null {
+    if (this.#failure !== undefined) return this.#failure;
+    if (room !== Infinity && this.held + 2 * (this.#inMax - this.#messageBytes) > room) return null;
     const cancelled = (): ProtocolError => this.#failure ?? this.#fail(new ProtocolError(ErrorCode.InflateFailed, 'inflate cancelled', CloseCode.InternalError));
-    const rest = (this.#inPhase === 0 ? data.length : DEFLATE_TRAILER.length) - this.#inOff;
+    if (!this.#sync) return this.#streamInflateJob(cancelled);
+    const rest = (this.#inPhase === 0 ? this.#inData.length : DEFLATE_TRAILER.length) - this.#inOff;
     if (this.#pool.admit(rest)) return new WaitJob<Buffer | ProtocolError>(this.#pool, rest, (finish) => this.#inflateRest(finish), cancelled);
     return new SliceJob<Buffer | ProtocolError>(() => this.#inflateSome(INFLATE_SLICE), cancelled);
+  }
+
+  /**
+   * Tests (issue 15, memory): what the codec really references for the frame in progress,
+   * found by walking its buffers rather than by the counters `held` keeps: the compressed input
+   * (returned, so the caller can tell whether it holds the same one), and the output chunks,
+   * each distinct ArrayBuffer once at its full size, plus a join's buffer.
+   */
+  [kHeldBuffers](): { input: Uint8Array; output: number } {
+    const seen = new Set<ArrayBufferLike>();
+    let output = 0;
+    const z = this.#inflater;
+    const pending = z === undefined ? [] : z instanceof SyncZlib ? z.asyncPendingChunks : z.pendingChunks;
+    for (const list of [this.#inChunks, pending, this.#streamOut]) {
+      for (const c of list) {
+        if (seen.has(c.buffer)) continue;
+        seen.add(c.buffer);
+        output += c.buffer.byteLength;
+      }
+    }
+    if (this.#join !== undefined) output += this.#join.walk();
+    return { input: this.#inData, output };
   }
 
   /**
@@ -530,8 +569,14 @@ export class PerMessageDeflate {
       }
       const chunks = this.#inChunks;
       this.#inChunks = [];
+      this.#heldOut = 0;
+      // The compressed input is done with: let it go before the join doubles the output.
       this.#inData = EMPTY;
-      concatInTurns(chunks, () => this.#failure, finish);
+      inputs.length = 0;
+      this.#join = new JoinInTurns(chunks, () => this.#failure, (r) => {
+        this.#join = undefined;
+        finish(r);
+      });
     };
     const onRun = (r: StreamResult): void => {
       // Closed (or failed) meanwhile: the stream is gone, the result is the failure.
@@ -541,7 +586,10 @@ export class PerMessageDeflate {
       }
       for (const c of r.chunks) this.#messageBytes += c.length;
       if (r.status === 'limit') return finish(this.#tooBig(max));
-      for (const c of r.chunks) this.#inChunks.push(c);
+      for (const c of r.chunks) {
+        this.#inChunks.push(c);
+        this.#heldOut += c.length;
+      }
       next();
     };
     next();
@@ -558,6 +606,7 @@ export class PerMessageDeflate {
     this.#inFin = fin;
     this.#inMax = maxBytes;
     this.#inChunks = [];
+    this.#heldOut = 0;
     return undefined;
   }
 
@@ -592,6 +641,7 @@ export class PerMessageDeflate {
     }
     const chunks = this.#inChunks;
     this.#inChunks = [];
+    this.#heldOut = 0;
     this.#inData = EMPTY;
     return concat(chunks);
   }
@@ -601,7 +651,10 @@ export class PerMessageDeflate {
     const chunks = this.#inChunks;
     const before = chunks.length;
     const result = z.write(input, this.#inOff, input.length - this.#inOff, Z_SYNC_FLUSH, chunks, this.#inMax - this.#messageBytes, budget);
-    for (let i = before; i < chunks.length; i++) this.#messageBytes += chunks[i]!.length;
+    let n = 0;
+    for (let i = before; i < chunks.length; i++) n += chunks[i]!.length;
+    this.#messageBytes += n;
+    this.#heldOut += n;
     this.#inOff = z.consumed;
     this.#inMore = result === 'more';
     if (result === 'limit' || result === 'more') return result;
@@ -617,11 +670,18 @@ export class PerMessageDeflate {
   }
 
   /** The fallback: the frame (and, with `fin`, the trailer) through the stream API, as a job. */
-  #startStreamInflate(data: Uint8Array, fin: boolean, maxBytes: number): ProtocolError | CodecJob<Buffer | ProtocolError> {
-    if (this.#failure !== undefined) return this.#failure;
-    const cancelled = (): ProtocolError => this.#failure ?? this.#fail(new ProtocolError(ErrorCode.InflateFailed, 'inflate cancelled', CloseCode.InternalError));
+  #streamInflateJob(cancelled: () => ProtocolError): CodecJob<Buffer | ProtocolError> {
+    const data = this.#inData;
+    const fin = this.#inFin;
+    const maxBytes = this.#inMax;
     return new WaitJob<Buffer | ProtocolError>(this.#pool, data.length, (finish) => {
-      const out: Buffer[] = [];
+      const out: Buffer[] = (this.#streamOut = []);
+      const end = (r: Buffer | ProtocolError): void => {
+        this.#streamOut = [];
+        this.#heldOut = 0;
+        this.#inData = EMPTY;
+        finish(r);
+      };
       const feed = (input: Uint8Array, next: () => void): void => {
         let z = this.#inflater as StreamZlib | undefined;
         // §7.2.3.4: after a final block the stream takes nothing more of this message.
@@ -631,13 +691,16 @@ export class PerMessageDeflate {
         }
         z ??= this.#inflater = new StreamZlib(inflateStream(this.#inflateBits, 16 * 1024));
         z.run(input, Z_SYNC_FLUSH, maxBytes - this.#messageBytes, (r) => {
-          if (this.#failure !== undefined) return finish(this.#failure);
+          if (this.#failure !== undefined) return end(this.#failure);
           if (r instanceof Error) {
-            return finish(this.#fail(new ProtocolError(ErrorCode.InflateFailed, `Invalid compressed data: ${r.message}`, CloseCode.InvalidPayloadData)));
+            return end(this.#fail(new ProtocolError(ErrorCode.InflateFailed, `Invalid compressed data: ${r.message}`, CloseCode.InvalidPayloadData)));
           }
           for (const c of r.chunks) this.#messageBytes += c.length;
-          if (r.status === 'limit') return finish(this.#tooBig(maxBytes));
-          out.push(...r.chunks);
+          if (r.status === 'limit') return end(this.#tooBig(maxBytes));
+          for (const c of r.chunks) {
+            out.push(c);
+            this.#heldOut += c.length;
+          }
           next();
         });
       };
@@ -653,7 +716,7 @@ export class PerMessageDeflate {
             z.reset();
           }
         }
-        finish(concat(out));
+        end(concat(out));
       };
       feed(data, fin ? () => feed(DEFLATE_TRAILER, done) : done);
     }, cancelled);
@@ -669,6 +732,8 @@ export class PerMessageDeflate {
     this.#failure = err;
     this.#inflater?.close();
     this.#inChunks = [];
+    this.#streamOut = [];
+    this.#heldOut = 0;
     this.#inData = EMPTY;
     return err;
   }
@@ -682,6 +747,8 @@ export class PerMessageDeflate {
     this.#inflater?.close();
     this.#inflater = undefined;
     this.#inChunks = [];
+    this.#streamOut = [];
+    this.#heldOut = 0;
     this.#inData = EMPTY;
     this.#failure ??= new ProtocolError(ErrorCode.InflateFailed, 'permessage-deflate codec is closed', CloseCode.InternalError);
   }

@@ -42,6 +42,16 @@ export class StreamZlib {
     return this.#ended;
   }
 
+  /** Output bytes of the run in progress so far (an inflate counts them against the inbound budget as they arrive). */
+  get pending(): number {
+    return this.#produced;
+  }
+
+  /** Tests: the output chunks of the run in progress. */
+  get pendingChunks(): readonly Buffer[] {
+    return this.#chunks;
+  }
+
   /**
    * Write `input` and flush with `flush`; `done` gets the output chunks and 'limit' when more
    * than `limit` bytes came out, or an Error. Never calls `done` synchronously.
@@ -52,8 +62,10 @@ export class StreamZlib {
     this.#limit = limit;
     const finish = (): void => {
       const chunks = this.#chunks;
+      const produced = this.#produced;
       this.#chunks = [];
-      if (this.#produced > limit) done({ chunks, status: 'limit' });
+      this.#produced = 0;
+      if (produced > limit) done({ chunks, status: 'limit' });
       else if (this.#error !== undefined) done(this.#error);
       else if (this.#closed) done(new Error('zlib stream closed'));
       else done({ chunks, status: 'ok' });

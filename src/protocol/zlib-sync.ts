@@ -166,6 +166,16 @@ export class SyncZlib {
     });
   }
 
+  /** Output bytes of the `runAsync` in progress so far (0 when none runs). */
+  get asyncPending(): number {
+    return this.#running ? this.#async!.pending : 0;
+  }
+
+  /** Tests: the output chunks of the `runAsync` in progress. */
+  get asyncPendingChunks(): readonly Buffer[] {
+    return this.#running ? this.#async!.pendingChunks : [];
+  }
+
   /** The stream ended with a final block during a `runAsync` (RFC 7692 §7.2.3.4). */
   get asyncEnded(): boolean {
     return this.#async?.ended === true;

@@ -5,7 +5,8 @@ import WebSocket from 'ws';
 import { connInternals } from '../../src/conn/conn.js';
 import { WebSocketError } from '../../src/index.js';
 import { Opcode } from '../../src/protocol/constants.js';
-import { burstJson, echoOptions } from '../../stress-tests/echo-app.js';
+import { echoOptions } from '../../stress-tests/echo-app.js';
+import { burstJson } from '../../stress-tests/burst.js';
 import { RawClient, closeAll, guardProcess, parseResponse, rawHandshake, startServer, upgradeRequest, waitUntil } from '../helpers/net.js';
 
 guardProcess();
