@@ -705,7 +705,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   tryWrite(data: string | Uint8Array, isBinary?: boolean): TryWriteResult {
     const op = typeof data === 'string' ? (isBinary === true ? Opcode.Binary : Opcode.Text) : isBinary === false ? Opcode.Text : Opcode.Binary;
     const payload = typeof data === 'string' ? data : this.#bytes(data, op);
-    if (payload instanceof WebSocketError) throw payload;
+    if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) throw payload;
     const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     if (this.#state !== 'open') return 'closed';
     if (this.#waiters.length === 0 && this.#fits(length)) {
@@ -869,7 +869,9 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       length = Buffer.byteLength(data);
     } else {
       const bytes = this.#bytes(data, op);
-      if (bytes instanceof WebSocketError) return rejected(bytes);
+      // Tested as a Buffer, which it usually is: `instanceof WebSocketError` walks a Buffer's whole
+      // prototype chain to null (3.3% of the pipelined-echo profile).
+      if (!(bytes instanceof Uint8Array)) return rejected(bytes);
       payload = bytes;
       length = bytes.length;
     }
