@@ -77,14 +77,21 @@ export function writeFrame(
 }
 
 /**
- * `target.set(source, offset)`, with a byte loop for short sources: `TypedArray.prototype.set`
+ * `target.set(source, offset)`, with a byte loop (four bytes per turn) for short sources: `TypedArray.prototype.set`
  * enters a builtin with a fixed cost (22 B: ~60 ns against ~38 ns for the loop, one pinned core;
  * 2.8% of the small-echo profile was that builtin). From 64 bytes the builtin's memmove wins.
  */
 export function copySmall(source: Uint8Array, target: Uint8Array, offset: number): void {
   const n = source.length;
   if (n < 64) {
-    for (let i = 0; i < n; i++) target[offset + i] = source[i]!;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      target[offset + i] = source[i]!;
+      target[offset + i + 1] = source[i + 1]!;
+      target[offset + i + 2] = source[i + 2]!;
+      target[offset + i + 3] = source[i + 3]!;
+    }
+    for (; i < n; i++) target[offset + i] = source[i]!;
   } else {
     target.set(source, offset);
   }

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Opcode, encodeFrame, frameHeaderSize, writeFrame, writeFrameHeader } from '../../src/protocol/index.js';
 import { applyMaskNaive } from '../../src/protocol/mask.js';
+import { copySmall } from '../../src/protocol/frame-encoder.js';
 import { KEY, Rng, expectChunkInvariant, feed, frameEvent, hex, makeParser, randomChunks, toHex } from './helpers.js';
 
 function header(opcode: number, fin: boolean, rsv1: boolean, length: number, maskKey?: number): string {
@@ -66,6 +67,23 @@ describe('writeFrame and encodeFrame', () => {
       const alone = encodeFrame(Opcode.Binary, payload, key === undefined ? {} : { maskKey: key });
       expect(end - offset).toBe(alone.length);
       expect(slab.subarray(offset, end).equals(alone)).toBe(true);
+    }
+  });
+
+  it('copySmall copies every length (the unrolled short loop, its tail, and set() from 64) at any offset, from views too', () => {
+    const rng = new Rng(37);
+    for (let n = 0; n <= 72; n++) {
+      for (let trial = 0; trial < 4; trial++) {
+        const backing = rng.bytes(n + 8);
+        const start = rng.int(8);
+        const source = backing.subarray(start, start + n); // a view with a byteOffset
+        const offset = rng.int(9);
+        const target = Buffer.alloc(offset + n + 3, 0xee);
+        copySmall(source, target, offset);
+        expect(toHex(target.subarray(offset, offset + n)), `length ${n}`).toBe(toHex(source));
+        expect(target.subarray(0, offset).every((b) => b === 0xee), 'nothing before the offset').toBe(true);
+        expect(target.subarray(offset + n).every((b) => b === 0xee), 'nothing after the copy').toBe(true);
+      }
     }
   });
 
