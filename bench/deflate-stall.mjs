@@ -3,7 +3,7 @@
 // against ws, in one run, repetitions interleaved. See bench/README.md ("deflate-stall").
 //
 //   node bench/deflate-stall.mjs [--before <dist dir of another wschan build>] [--reps 3]
-//        [--big 3] [--big-mib 16] [--small-conns 50] [--small-rate N] [--big-every MS] [--no-ws 1] [--prof <dir>]
+//        [--big 3] [--big-mib 16] [--small-conns 50] [--small-rate N] [--big-every MS] [--no-ws 1] [--prof <dir>] [--prof-interval US] [--pin process|loop]
 //
 // Per run: a fresh server process (pinned to core 0 when taskset works) that measures its own
 // event-loop delay with perf_hooks.monitorEventLoopDelay (bench/peers/stall-server.mjs). The
@@ -43,21 +43,30 @@ const BIG = Number(opt('big-mib', '16')) * 1024 * 1024;
 const RUN_LIMIT_MS = 60_000;
 /** --prof <dir outside the repo>: every server process writes a CPU profile there (--cpu-prof). */
 const profDir = opt('prof', undefined);
+/** --prof-interval US: the profiles' sampling interval (default V8's 1,000 µs; 100 resolves the loop's long tasks). */
+const profInterval = opt('prof-interval', undefined);
 
 const servers = [['wschan', 'wschan', join(root, 'dist')]];
 if (before !== undefined) servers.push(['wschan-before', 'wschan', before]);
 if (opt('no-ws', undefined) === undefined) servers.push(['ws', 'ws', undefined]);
 
 const taskset = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+/**
+ * --pin process (default): the whole server process on core 0, its zlib thread pool included, so
+ * the pool competes with the event loop for that core. --pin loop: only the event-loop thread on
+ * core 0, the server's other threads on any core (as with free cores; the load runs on core 1).
+ */
+const pin = opt('pin', 'process');
 if (taskset) spawnSync('taskset', ['-pc', '1', String(process.pid)]);
 
 const small = JSON.stringify({ type: 'chat', room: 'lobby', user: 'ada', text: 'hello '.repeat(26) }).slice(0, 200);
 
 function startServer(kind, dist) {
   const argv = kind === 'wschan' ? ['wschan', dist] : ['ws'];
-  const execArgv = profDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-  const child = fork(join(here, 'peers/stall-server.mjs'), argv, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  if (taskset) spawnSync('taskset', ['-pc', '0', String(child.pid)]);
+  const execArgv = profDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(profInterval !== undefined ? [`--cpu-prof-interval=${profInterval}`] : [])] : [];
+  const env = taskset && pin === 'loop' ? { ...process.env, STALL_PIN_LOOP: '0' } : process.env;
+  const child = fork(join(here, 'peers/stall-server.mjs'), argv, { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (taskset && pin !== 'loop') spawnSync('taskset', ['-pc', '0', String(child.pid)]);
   return child;
 }
 
@@ -173,16 +182,16 @@ for (let r = 0; r < reps; r++) {
   }
 }
 
-console.log(`\n${smallRate > 0 ? `small messages at a fixed ${smallRate}/s (open loop); ` : ''}${bigEvery > 0 ? `a big message every ${bigEvery} ms; ` : ''}node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
-console.log('| server | loop delay p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | loop utilization | small echoes/s | small RTT p99 (ms) | one big echo (ms) | big echoes / time (s) |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log(`\n${pin === 'loop' ? 'event-loop thread alone pinned to core 0 (--pin loop); ' : ''}${smallRate > 0 ? `small messages at a fixed ${smallRate}/s (open loop); ` : ''}${bigEvery > 0 ? `a big message every ${bigEvery} ms; ` : ''}node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
+console.log('| server | loop delay p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | loop utilization | GC pauses: total / longest (ms) | loop thread: CPU / waiting for a CPU (ms) | other threads: CPU (ms) | small echoes/s | small RTT p99 (ms) | one big echo (ms) | big echoes / time (s) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 const rows = {};
 for (const [name] of servers) {
   const rs = all.filter((x) => x.name === name);
   rows[name] = { p99: median(rs.map((x) => x.loop.p99)), max: median(rs.map((x) => x.loop.max)), sps: median(rs.map((x) => x.smallPerSec)), big: median(rs.map((x) => x.bigMs)) };
   const range = (f) => `${Math.min(...rs.map(f))}–${Math.max(...rs.map(f))}`;
   console.log(
-    `| ${name} | ${median(rs.map((x) => x.loop.p50))} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${median(rs.map((x) => x.loop.elu))} | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigMs))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
+    `| ${name} | ${median(rs.map((x) => x.loop.p50))} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${median(rs.map((x) => x.loop.elu))} | ${median(rs.map((x) => x.loop.gcMs))} / ${median(rs.map((x) => x.loop.gcMax))} | ${median(rs.map((x) => x.loop.loopCpuMs))} / ${median(rs.map((x) => x.loop.loopWaitMs))} | ${median(rs.map((x) => x.loop.otherCpuMs))} | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigMs))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
   );
 }
 if (rows.ws) {

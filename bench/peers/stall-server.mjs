@@ -4,7 +4,10 @@
 // Run with an IPC channel (fork): it sends {port} when listening; on 'reset' it clears the
 // histogram; on 'report' it answers with its percentiles (ms).
 
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -14,6 +17,15 @@ const h = monitorEventLoopDelay({ resolution: 1 });
 let port;
 /** Event-loop utilization since the last reset (the share of the time the loop was not idle). */
 let elu = performance.eventLoopUtilization();
+/** GC pauses since the last reset (count, total and longest, ms): the part of the loop's long tasks that is V8's, not the server's code. */
+let gc = { n: 0, total: 0, max: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.n++;
+    gc.total += e.duration;
+    if (e.duration > gc.max) gc.max = e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 if (kind === 'wschan') {
   const { Server } = await import(pathToFileURL(join(resolve(dist), 'src/index.js')).href);
@@ -37,15 +49,54 @@ if (kind === 'wschan') {
 }
 
 const ms = (ns) => Math.round(ns / 1e4) / 100;
+/**
+ * Linux's per-thread scheduler counters (/proc/self/task/<tid>/schedstat: ns on a CPU, ns waiting
+ * on a run queue): the event-loop thread's CPU and its wait for a CPU, and the CPU of every other
+ * thread of this process (libuv's pool running zlib, V8's GC helpers). Pinned to one core, the
+ * pool's zlib work competes with the loop for that core, and the loop's wait shows as loop delay.
+ */
+function threads() {
+  const out = { loopCpu: 0, loopWait: 0, otherCpu: 0 };
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const [cpu, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ').map(Number);
+      if (Number(tid) === process.pid) {
+        out.loopCpu = cpu;
+        out.loopWait = wait;
+      } else {
+        out.otherCpu += cpu;
+      }
+    }
+  } catch {
+    // Not Linux: no figures.
+  }
+  return out;
+}
+let sched = threads();
 process.on('message', (m) => {
   if (m === 'reset') {
     h.reset();
+    gc = { n: 0, total: 0, max: 0 };
+    sched = threads();
     elu = performance.eventLoopUtilization();
     process.send('reset');
   } else if (m === 'report') {
-    process.send({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), samples: h.count, elu: Math.round(performance.eventLoopUtilization(elu).utilization * 100) / 100 });
+    const now = threads();
+    process.send({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), samples: h.count, elu: Math.round(performance.eventLoopUtilization(elu).utilization * 100) / 100, gcN: gc.n, gcMs: Math.round(gc.total * 10) / 10, gcMax: Math.round(gc.max * 10) / 10, loopCpuMs: Math.round((now.loopCpu - sched.loopCpu) / 1e6), loopWaitMs: Math.round((now.loopWait - sched.loopWait) / 1e6), otherCpuMs: Math.round((now.otherCpu - sched.otherCpu) / 1e6) });
   }
 });
+if (process.env.STALL_PIN_LOOP !== undefined) {
+  // `--pin loop` (bench/deflate-stall.mjs): only the event-loop thread on core STALL_PIN_LOOP; the
+  // process's other threads (libuv's pool, which runs zlib off the loop, and V8's helpers) on any
+  // core, as on a machine whose other cores are free. The pool's threads are made first (libuv
+  // starts all of them on the first job; a thread inherits its creator's cores), then the loop
+  // thread alone is pinned (taskset -p acts on one thread id: the process id is the main thread's).
+  const { deflate } = await import('node:zlib');
+  await Promise.all(Array.from({ length: 4 }, () => new Promise((r) => deflate(Buffer.alloc(1024), r))));
+  const all = os.cpus().map((_, i) => i).join(',');
+  spawnSync('taskset', ['-a', '-pc', all, String(process.pid)]);
+  spawnSync('taskset', ['-pc', process.env.STALL_PIN_LOOP, String(process.pid)]);
+}
 h.enable();
 process.send({ port });
 process.on('disconnect', () => process.exit(0));
