@@ -3,7 +3,7 @@
 // against ws, in one run, repetitions interleaved. See bench/README.md ("deflate-stall").
 //
 //   node bench/deflate-stall.mjs [--before <dist dir of another wschan build>] [--reps 3]
-//        [--big 3] [--big-mib 16] [--small-conns 50] [--small-rate N] [--big-every MS] [--no-ws 1] [--prof <dir>] [--prof-interval US] [--pin process|loop]
+//        [--big 3] [--big-mib 16] [--small-conns 50] [--small-rate N] [--big-every MS] [--no-ws 1] [--prof <dir>] [--prof-interval US] [--pin process|loop] [--trace <file>]
 //
 // Per run: a fresh server process (pinned to core 0 when taskset works) that measures its own
 // event-loop delay with perf_hooks.monitorEventLoopDelay (bench/peers/stall-server.mjs). The
@@ -57,6 +57,8 @@ const taskset = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true'
  * core 0, the server's other threads on any core (as with free cores; the load runs on core 1).
  */
 const pin = opt('pin', 'process');
+/** --trace <file outside the repo>: every server traces its steps and callbacks (bench/peers/stall-trace.mjs) into the file; a summary is printed at the end. */
+const traceFile = opt('trace', undefined);
 if (taskset) spawnSync('taskset', ['-pc', '1', String(process.pid)]);
 
 const small = JSON.stringify({ type: 'chat', room: 'lobby', user: 'ada', text: 'hello '.repeat(26) }).slice(0, 200);
@@ -64,7 +66,7 @@ const small = JSON.stringify({ type: 'chat', room: 'lobby', user: 'ada', text: '
 function startServer(kind, dist) {
   const argv = kind === 'wschan' ? ['wschan', dist] : ['ws'];
   const execArgv = profDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...(profInterval !== undefined ? [`--cpu-prof-interval=${profInterval}`] : [])] : [];
-  const env = taskset && pin === 'loop' ? { ...process.env, STALL_PIN_LOOP: '0' } : process.env;
+  const env = { ...process.env, ...(taskset && pin === 'loop' ? { STALL_PIN_LOOP: '0' } : {}), ...(traceFile !== undefined ? { STALL_TRACE: traceFile } : {}) };
   const child = fork(join(here, 'peers/stall-server.mjs'), argv, { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   if (taskset && pin !== 'loop') spawnSync('taskset', ['-pc', '0', String(child.pid)]);
   return child;
@@ -183,19 +185,45 @@ for (let r = 0; r < reps; r++) {
 }
 
 console.log(`\n${pin === 'loop' ? 'event-loop thread alone pinned to core 0 (--pin loop); ' : ''}${smallRate > 0 ? `small messages at a fixed ${smallRate}/s (open loop); ` : ''}${bigEvery > 0 ? `a big message every ${bigEvery} ms; ` : ''}node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average at start ${load.toFixed(2)}, ${reps} reps, ${bigCount} × ${BIG / 1048576} MiB + ${smallConns} small clients per run\n`);
-console.log('| server | loop delay p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | loop utilization | GC pauses: total / longest (ms) | loop thread: CPU / waiting for a CPU (ms) | other threads: CPU (ms) | small echoes/s | small RTT p99 (ms) | one big echo (ms) | big echoes / time (s) |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| server | loop delay p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | loop utilization | GC pauses: total / longest (ms) | loop thread: CPU / waiting for a CPU (ms) | loop thread: sleeps / preemptions | other threads: CPU (ms) | small echoes/s | small RTT p99 (ms) | one big echo (ms) | big echoes / time (s) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 const rows = {};
 for (const [name] of servers) {
   const rs = all.filter((x) => x.name === name);
   rows[name] = { p99: median(rs.map((x) => x.loop.p99)), max: median(rs.map((x) => x.loop.max)), sps: median(rs.map((x) => x.smallPerSec)), big: median(rs.map((x) => x.bigMs)) };
   const range = (f) => `${Math.min(...rs.map(f))}–${Math.max(...rs.map(f))}`;
   console.log(
-    `| ${name} | ${median(rs.map((x) => x.loop.p50))} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${median(rs.map((x) => x.loop.elu))} | ${median(rs.map((x) => x.loop.gcMs))} / ${median(rs.map((x) => x.loop.gcMax))} | ${median(rs.map((x) => x.loop.loopCpuMs))} / ${median(rs.map((x) => x.loop.loopWaitMs))} | ${median(rs.map((x) => x.loop.otherCpuMs))} | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigMs))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
+    `| ${name} | ${median(rs.map((x) => x.loop.p50))} | ${rows[name].p99} (${range((x) => x.loop.p99)}) | ${median(rs.map((x) => x.loop.p999))} (${range((x) => x.loop.p999)}) | ${rows[name].max} (${range((x) => x.loop.max)}) | ${median(rs.map((x) => x.loop.elu))} | ${median(rs.map((x) => x.loop.gcMs))} / ${median(rs.map((x) => x.loop.gcMax))} | ${median(rs.map((x) => x.loop.loopCpuMs))} / ${median(rs.map((x) => x.loop.loopWaitMs))} | ${median(rs.map((x) => x.loop.loopSleeps))} / ${median(rs.map((x) => x.loop.loopPreempted))} | ${median(rs.map((x) => x.loop.otherCpuMs))} | ${rows[name].sps} | ${median(rs.map((x) => x.smallP99))} | ${median(rs.map((x) => x.bigMs))} | ${median(rs.map((x) => x.bigEchoed))} / ${median(rs.map((x) => x.seconds))} |`,
   );
 }
 if (rows.ws) {
   for (const name of Object.keys(rows).filter((n) => n !== 'ws')) {
     console.log(`${name}/ws: loop p99 ${(rows[name].p99 / rows.ws.p99).toFixed(2)}×, loop max ${(rows[name].max / rows.ws.max).toFixed(2)}×, small echoes/s ${(rows[name].sps / rows.ws.sps).toFixed(2)}×, one big echo ${(rows[name].big / rows.ws.big).toFixed(2)}×`);
+  }
+}
+
+if (traceFile !== undefined) {
+  // Per server and step (over all runs): how many calls took >= STALL_TRACE_MIN_MS of wall time,
+  // the longest own times (wall minus the wait for a CPU), and the longest wait for a CPU.
+  const { readFileSync } = await import('node:fs');
+  const byServer = new Map();
+  for (const line of readFileSync(traceFile, 'utf8').trim().split('\n')) {
+    const { kind, events, threads } = JSON.parse(line);
+    const steps = byServer.get(kind) ?? new Map();
+    byServer.set(kind, steps);
+    for (const e of events) {
+      const s = steps.get(e.label) ?? { n: 0, own: [], wait: 0 };
+      s.n++;
+      s.own.push(e.ownMs);
+      s.wait = Math.max(s.wait, e.waitMs ?? 0);
+      steps.set(e.label, s);
+    }
+    console.log(`${kind} threads: ${threads.map((t) => `${t.thread} on ${t.cpus}: ${t.cpuMs} ms`).join(', ')}`);
+  }
+  for (const [kind, steps] of byServer) {
+    console.log(`\n${kind}: | step | calls >= threshold | longest own times (ms) | longest wait for a CPU (ms) |\n|---|---|---|---|`);
+    for (const [label, s] of [...steps].sort((a, b) => Math.max(...b[1].own) - Math.max(...a[1].own))) {
+      console.log(`| ${label} | ${s.n} | ${s.own.sort((a, b) => b - a).slice(0, 5).join(', ')} | ${label.startsWith('GC') || label === 'LAG' ? '' : s.wait} |`);
+    }
   }
 }

@@ -6,7 +6,7 @@
 
 import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -26,6 +26,9 @@ new PerformanceObserver((list) => {
     if (e.duration > gc.max) gc.max = e.duration;
   }
 }).observe({ entryTypes: ['gc'] });
+
+// `--trace <file>` (bench/deflate-stall.mjs): per-step and per-callback timings, appended to the file at each report.
+const trace = process.env.STALL_TRACE !== undefined ? await (await import('./stall-trace.mjs')).installTrace(kind, dist) : undefined;
 
 if (kind === 'wschan') {
   const { Server } = await import(pathToFileURL(join(resolve(dist), 'src/index.js')).href);
@@ -56,13 +59,18 @@ const ms = (ns) => Math.round(ns / 1e4) / 100;
  * pool's zlib work competes with the loop for that core, and the loop's wait shows as loop delay.
  */
 function threads() {
-  const out = { loopCpu: 0, loopWait: 0, otherCpu: 0 };
+  const out = { loopCpu: 0, loopWait: 0, otherCpu: 0, sleeps: 0, preempted: 0 };
   try {
     for (const tid of readdirSync('/proc/self/task')) {
       const [cpu, wait] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ').map(Number);
       if (Number(tid) === process.pid) {
         out.loopCpu = cpu;
         out.loopWait = wait;
+        // How often the loop thread went to sleep (voluntary switches: an idle loop waiting in
+        // epoll) and was preempted while runnable: each wake-up can wait for a busy CPU.
+        const status = readFileSync(`/proc/self/task/${tid}/status`, 'latin1');
+        out.sleeps = Number(status.match(/^voluntary_ctxt_switches:\s*(\d+)/m)?.[1] ?? 0);
+        out.preempted = Number(status.match(/^nonvoluntary_ctxt_switches:\s*(\d+)/m)?.[1] ?? 0);
       } else {
         out.otherCpu += cpu;
       }
@@ -78,23 +86,24 @@ process.on('message', (m) => {
     h.reset();
     gc = { n: 0, total: 0, max: 0 };
     sched = threads();
+    trace?.reset();
     elu = performance.eventLoopUtilization();
     process.send('reset');
   } else if (m === 'report') {
     const now = threads();
-    process.send({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), samples: h.count, elu: Math.round(performance.eventLoopUtilization(elu).utilization * 100) / 100, gcN: gc.n, gcMs: Math.round(gc.total * 10) / 10, gcMax: Math.round(gc.max * 10) / 10, loopCpuMs: Math.round((now.loopCpu - sched.loopCpu) / 1e6), loopWaitMs: Math.round((now.loopWait - sched.loopWait) / 1e6), otherCpuMs: Math.round((now.otherCpu - sched.otherCpu) / 1e6) });
+    if (trace !== undefined) appendFileSync(process.env.STALL_TRACE, `${JSON.stringify({ kind, ...trace.report() })}\n`);
+    process.send({ p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), samples: h.count, elu: Math.round(performance.eventLoopUtilization(elu).utilization * 100) / 100, gcN: gc.n, gcMs: Math.round(gc.total * 10) / 10, gcMax: Math.round(gc.max * 10) / 10, loopCpuMs: Math.round((now.loopCpu - sched.loopCpu) / 1e6), loopWaitMs: Math.round((now.loopWait - sched.loopWait) / 1e6), otherCpuMs: Math.round((now.otherCpu - sched.otherCpu) / 1e6), loopSleeps: now.sleeps - sched.sleeps, loopPreempted: now.preempted - sched.preempted });
   }
 });
 if (process.env.STALL_PIN_LOOP !== undefined) {
   // `--pin loop` (bench/deflate-stall.mjs): only the event-loop thread on core STALL_PIN_LOOP; the
-  // process's other threads (libuv's pool, which runs zlib off the loop, and V8's helpers) on any
-  // core, as on a machine whose other cores are free. The pool's threads are made first (libuv
-  // starts all of them on the first job; a thread inherits its creator's cores), then the loop
-  // thread alone is pinned (taskset -p acts on one thread id: the process id is the main thread's).
+  // other threads (libuv's pool, which runs zlib off the loop, and V8's helpers) on any core. The
+  // pool's threads are made first (libuv starts all of them on the first job), because a new
+  // thread inherits its creator's cores; then the loop thread alone is pinned (taskset -p acts on
+  // one thread id: the process id is the main thread's).
   const { deflate } = await import('node:zlib');
   await Promise.all(Array.from({ length: 4 }, () => new Promise((r) => deflate(Buffer.alloc(1024), r))));
-  const all = os.cpus().map((_, i) => i).join(',');
-  spawnSync('taskset', ['-a', '-pc', all, String(process.pid)]);
+  spawnSync('taskset', ['-a', '-pc', os.cpus().map((_, i) => i).join(','), String(process.pid)]);
   spawnSync('taskset', ['-pc', process.env.STALL_PIN_LOOP, String(process.pid)]);
 }
 h.enable();
