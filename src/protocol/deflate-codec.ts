@@ -186,18 +186,23 @@ function offloadThreshold(opts: DeflateOptions): number {
 }
 
 /**
- * Compress without context on the thread pool, with Node's public one-shot API (each call its
- * own zlib stream, freed after): what a large message of a no-context-takeover codec and a large
- * broadcast take. `done` is never called synchronously.
+ * Compress without context on the thread pool, through a zlib stream of its own (closed after):
+ * what a large message of a no-context-takeover codec and a large broadcast take. A stream
+ * rather than Node's one-shot `zlib.deflateRaw`, so that the input goes to the pool in pieces
+ * (StreamZlib.run, POOL_INPUT_PIECE): the one-shot call hands zlib the whole message, and each
+ * pool job then runs until 256 KiB of output (megabytes of input for compressible text).
+ * `done` is never called synchronously.
  */
 function compressWithoutContextAsync(data: Uint8Array, windowBits: number, opts: DeflateOptions, done: (r: Buffer | WebSocketError) => void): void {
   const bits = compressorWindowBits(windowBits);
-  zlib.deflateRaw(data, { windowBits: bits, level: opts.level, memLevel: opts.memLevel, finishFlush: Z_SYNC_FLUSH, chunkSize: ASYNC_CHUNK }, (err, out) => {
-    done(err !== null ? deflateError(err) : stripTail([out]));
+  const z = new StreamZlib(zlib.createDeflateRaw({ windowBits: bits, level: opts.level, memLevel: opts.memLevel, chunkSize: ASYNC_CHUNK }));
+  z.run(data, Z_SYNC_FLUSH, Infinity, (r) => {
+    z.close();
+    done(r instanceof Error ? deflateError(r) : stripTail(r.chunks));
   });
 }
 
-/** Output chunk of a one-shot thread-pool compress: few round trips for a large message. */
+/** Output chunk of a thread-pool compress without context: few round trips for a large message. */
 const ASYNC_CHUNK = 256 * 1024;
 
 /**

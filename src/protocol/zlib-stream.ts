@@ -1,5 +1,15 @@
 import zlib from 'node:zlib';
 
+/**
+ * Input handed to zlib per thread-pool job. Node runs each written chunk as jobs that end when the
+ * chunk is used up or the output chunk (256 KiB) is full; a 16 MiB compressible message written
+ * whole made jobs of ~9 MiB of input each (~17 ms of deflate at level 1 here), and a pool thread
+ * on the event loop's core then held that core for a scheduler slice whenever the loop woke:
+ * loop delay p99 5.0-7.7 ms, against 1.2-1.4 ms in 256 KiB pieces (bench/RESULTS.md, issue 15,
+ * 2026-12-03 evening). Written in pieces, each job is bounded by this much input.
+ */
+export const POOL_INPUT_PIECE = 256 * 1024;
+
 /** What a run gives: the output chunks ('limit': more than the limit came out), or zlib's error. */
 export type StreamResult = Error | { chunks: Buffer[]; status: 'ok' | 'limit' };
 
@@ -74,7 +84,8 @@ export class StreamZlib {
       process.nextTick(finish);
       return;
     }
-    if (input.length > 0) this.#stream.write(input);
+    // Views, not copies: the stream holds them until zlib has taken them.
+    for (let off = 0; off < input.length; off += POOL_INPUT_PIECE) this.#stream.write(input.subarray(off, off + POOL_INPUT_PIECE));
     // The flush callback runs after the flushed output was emitted as 'data' (ws relies on the
     // same order); after an error or a close it may never run, so 'close' finishes too.
     let called = false;
