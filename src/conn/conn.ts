@@ -37,6 +37,13 @@ export type WriteResult = 'queued' | 'dropped';
 export type TryWriteResult = 'queued' | 'dropped' | 'full' | 'closed';
 /** What a publish did on one connection: `conflated` means it replaced a queued message with the same key. */
 export type PublishWriteResult = 'queued' | 'conflated' | 'dropped' | 'closed';
+/** A publish's outcomes summed over its subscribers (the fields of server.ts's PublishResult). */
+export interface PublishCounts {
+  queued: number;
+  conflated: number;
+  dropped: number;
+  closed: number;
+}
 
 /**
  * Where a server keeps its topics. A Conn made by a Server has one; a client's Conn has none, and
@@ -266,6 +273,14 @@ export interface ConnInternals {
    * the unsent one with the same key (`'conflated'`).
    */
   tryWriteFrame(conn: Conn<any>, frame: Buffer, payloadLength: number, key?: string): PublishWriteResult;
+  /**
+   * `tryWriteFrame` on each of `targets`, the outcomes added to `counts`: a publish's whole loop
+   * in one function, for a server whose connections compress nothing. A burst is mostly spent
+   * before the JIT has optimized this path (each benchmark run is a fresh process), and there every
+   * call and every result compared per subscriber costs (bench/RESULTS.md, issue 15, 1,000
+   * subscribers).
+   */
+  fanOutFrame(targets: Iterable<Conn<any>>, frame: Buffer, payloadLength: number, key: string | undefined, counts: PublishCounts): void;
   /** Like `tryWriteFrame` for a payload the connection frames (and compresses) itself. */
   tryPublish(conn: Conn<any>, data: Buffer, isBinary: boolean, key?: string): PublishWriteResult;
   /**
@@ -482,7 +497,14 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
   static #onSocketEnd: (this: Duplex) => void;
   static #onSocketClose: (this: Duplex) => void;
   static #onSocketErr: (this: Duplex, err: Error) => void;
-  static #flushConn: (conn: Conn<unknown>) => void;
+  /**
+   * Connections whose writer has a turn pending, taken in one nextTick for all of them rather than
+   * one nextTick each: a broadcast schedules every subscriber at once, and 1,000 nextTicks were
+   * ~9 % of a 1,000-subscriber burst's profile (bench/RESULTS.md, issue 15, 1,000 subscribers).
+   * Order is kept: first scheduled, first flushed.
+   */
+  static #pending: Conn<any>[] = [];
+  static #flushPending: () => void;
   /** One deadline list per closeTimeout value in use (a server's connections share one). */
   static #deadlineLists = new Map<number, Deadlines<CloseDeadline>>();
   static #messageDeadlineLists = new Map<number, Deadlines<MessageDeadline>>();
@@ -525,10 +547,37 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
       const slot = (this as SlotSocket)[kConn];
       if (slot instanceof Conn) slot.#onSocketError(err);
     };
-    this.#flushConn = (conn) => conn.#flush();
+    this.#flushPending = () => {
+      const pending = Conn.#pending;
+      let i = 0;
+      try {
+        // A connection scheduled while this runs (a flush that admits waiters, say) joins the end.
+        for (; i < pending.length; i++) {
+          const conn = pending[i]!;
+          if (conn.#flushScheduled) conn.#flush();
+        }
+      } finally {
+        // Should a flush throw, the connections after it still get their turn, in the next tick.
+        if (i < pending.length) {
+          pending.splice(0, i + 1);
+          if (pending.length > 0) process.nextTick(Conn.#flushPending);
+        } else {
+          pending.length = 0;
+        }
+      }
+    };
     connInternals = {
       deflateKeyFor: (conn, length) => conn.#deflateKeyFor(length),
       tryWriteFrame: (conn, frame, payloadLength, key) => conn.#tryWriteFrame(frame, payloadLength, key),
+      fanOutFrame: (targets, frame, payloadLength, key, counts) => {
+        let queued = 0;
+        for (const conn of targets) {
+          const r = conn.#tryWriteFrame(frame, payloadLength, key);
+          if (r === 'queued') queued++;
+          else counts[r]++;
+        }
+        counts.queued += queued;
+      },
       tryPublish: (conn, data, isBinary, key) => conn.#tryPublish(data, isBinary, key),
       typedView: (conn) => (#typedView in conn ? conn.#typedView : undefined),
       setTypedView: (conn, view) => {
@@ -1007,7 +1056,7 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
     if (!this.#flushScheduled && !this.#draining) {
       this.#flushScheduled = true;
       // While a read is handled, #onData flushes when it is done.
-      if (!this.#reading) process.nextTick(Conn.#flushConn, this);
+      if (!this.#reading && Conn.#pending.push(this) === 1) process.nextTick(Conn.#flushPending);
     }
   }
 

@@ -358,6 +358,13 @@ export class Server<D = undefined> {
     let shareable: Buffer | undefined;
     // Read once per publish, not once per subscriber (Conn's broadcast internals, see conn.ts).
     const { deflateKeyFor, tryWriteFrame, tryPublish } = connInternals;
+    if (this.#deflate === undefined) {
+      // No connection of this server compresses: one frame for all, queued in one loop.
+      if (!(targets instanceof Set && targets.size === 0)) connInternals.fanOutFrame(targets, arenaFrame(op, payload, false), payload.length, conflateKey, result);
+      this.#published++;
+      this.#queued += result.queued + result.conflated;
+      return result;
+    }
     for (const conn of targets) {
       const key = deflateKeyFor(conn, payload.length);
       let r: PublishWriteResult;

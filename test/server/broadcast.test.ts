@@ -51,11 +51,12 @@ describe('server.broadcast()', () => {
     const { server, port } = await startServer();
     await rawClients(port, 4);
     await waitUntil(() => server.clientCount === 4, 2000, 'four connections');
-    const spy = vi.spyOn(connInternals, 'tryWriteFrame');
-    server.broadcast(Buffer.from([1, 2, 3]));
-    expect(spy).toHaveBeenCalledTimes(4);
-    const frame = spy.mock.calls[0]![1];
-    for (const call of spy.mock.calls) expect(call[1]).toBe(frame);
+    // A server without deflate hands one frame to all its connections in one call (fanOutFrame).
+    const spy = vi.spyOn(connInternals, 'fanOutFrame');
+    expect(server.broadcast(Buffer.from([1, 2, 3]))).toEqual({ queued: 4, conflated: 0, dropped: 0, closed: 0 });
+    expect(spy).toHaveBeenCalledTimes(1);
+    const [targets, frame] = spy.mock.calls[0]!;
+    expect([...targets].length).toBe(4);
     expect([...frame]).toEqual([0x82, 0x03, 1, 2, 3]);
   });
 

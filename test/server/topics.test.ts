@@ -140,14 +140,13 @@ describe('server.publish()', () => {
   it('frames the message once: every subscriber is handed the same Buffer', async () => {
     const { server, port } = await tickServer();
     for (let i = 1; i <= 5; i++) await rawSubscriber(port, server, i);
-    const spy = vi.spyOn(connInternals, 'tryWriteFrame');
-    server.publish('ticks', Buffer.from([1, 2, 3]), { key: 'k' });
-    expect(spy).toHaveBeenCalledTimes(5);
-    const frame = spy.mock.calls[0]![1];
-    for (const call of spy.mock.calls) {
-      expect(call[1]).toBe(frame);
-      expect(call[3]).toBe('k');
-    }
+    // A server without deflate hands one frame to all the subscribers in one call (fanOutFrame).
+    const spy = vi.spyOn(connInternals, 'fanOutFrame');
+    expect(server.publish('ticks', Buffer.from([1, 2, 3]), { key: 'k' })).toEqual({ queued: 5, conflated: 0, dropped: 0, closed: 0 });
+    expect(spy).toHaveBeenCalledTimes(1);
+    const [targets, frame, , key] = spy.mock.calls[0]!;
+    expect([...targets].length).toBe(5);
+    expect(key).toBe('k');
     expect([...frame]).toEqual([0x82, 0x03, 1, 2, 3]);
   });
 
