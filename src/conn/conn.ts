@@ -580,10 +580,12 @@ export class Conn<D = undefined> implements AsyncIterable<Message> {
           if (r === 'queued') queued++;
           else counts[r]++;
         };
-        // A Set (the server's connections, a topic's subscribers) by forEach: until for-of over a
-        // Set is optimized, each step allocates its result object, 0.8-4 MB per 100,000 steps, and
-        // a burst's scavenges then copy every young connection (bench/RESULTS.md, issue 15).
+        // A Set (the server's connections, a topic's subscribers) by forEach, an array by index:
+        // until for-of is optimized, each step allocates its result object, 0.8-4 MB per 100,000
+        // steps, and a burst's scavenges then copy every young connection (bench/RESULTS.md,
+        // issue 15).
         if (targets instanceof Set) targets.forEach(visit);
+        else if (Array.isArray(targets)) for (let i = 0; i < targets.length; i++) visit(targets[i] as Conn<any>);
         else for (const conn of targets) visit(conn);
         counts.queued += queued;
       },
