@@ -1,7 +1,7 @@
 // permessage-deflate modes and window sizes: memory per connection at 10,000 connections, 1 KiB
 // JSON echo throughput and compression ratio, wschan's configurations and ws in the same run.
 //
-//   npm run build && flock /tmp/wschan-bench.lock node bench/deflate-modes.mjs [--conns 10000] [--seconds 3]
+//   npm run build && flock <lock file> node bench/deflate-modes.mjs [--conns 10000] [--seconds 3]
 //
 // For each configuration: a fresh server process (bench/peers/deflate-modes-server.mjs, pinned to
 // core 0); this process (core 1) opens N raw-socket connections offering

@@ -2,7 +2,7 @@
 // both publishing 64-byte Buffers (binary-safe) through one redis-server and receiving them as
 // Buffers on a second connection: throughput of N pipelined publishes, and the round trip of
 // one publish to its subscriber (median and p99 of L), 3 interleaved repetitions.
-//   npm --prefix bench ci && flock /tmp/wschan-bench.lock node bench/redis-clients.mjs
+//   npm --prefix bench ci && flock <lock file> node bench/redis-clients.mjs
 import { createClient } from 'redis';
 import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';

@@ -2,7 +2,7 @@
 // against socket.io 4.8 with @socket.io/redis-adapter 8.3, in one run, interleaved.
 //
 //   npm run build && npm --prefix bench ci
-//   flock /tmp/wschan-bench.lock node bench/redis-fanout.mjs [--conns 10000] [--burst 100] [--size 64] [--reps 2] [--pings 40]
+//   flock <lock file> node bench/redis-fanout.mjs [--conns 10000] [--burst 100] [--size 64] [--reps 2] [--pings 40]
 //
 // Per repetition and peer: a fresh redis-server-backed fleet of three nodes (each its own process,
 // on its own port), `--conns` subscribers spread evenly over the nodes by one client process

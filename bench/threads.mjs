@@ -3,7 +3,7 @@
 // (one thread, the peer) in the same run, interleaved, with the CPU of the server AND of the load
 // generator over the measured window, and the cost of the cross-thread bus per message.
 //
-//   flock /tmp/wschan-bench.lock node bench/threads.mjs [--reps 3] [--quick]
+//   flock <lock file> node bench/threads.mjs [--reps 3] [--quick]
 //
 // Needs Node >= 22.12 (reusePort) as `node` on PATH, `npm run build` at the root, and
 // `npm --prefix bench ci` (ws). Nothing is pinned: with 2 threads the server needs both cores,

@@ -2,7 +2,7 @@
 // Typed messages (issue 14): messages/s of the same chat handler written three ways, in one run:
 // wschan/typed (TypeBox, compiled), by hand (JSON.parse + checks), and ajv (same schemas).
 //
-//   flock /tmp/wschan-bench.lock node bench/typed.mjs [--reps N] [--quick] [--profile <variant>]
+//   flock <lock file> node bench/typed.mjs [--reps N] [--quick] [--profile <variant>]
 //
 // 1. In process: the handler path alone (parse, check, dispatch, handle) over 1,000 distinct
 //    ~160-byte chat messages, no sockets; variants interleaved, median of the repetitions.
