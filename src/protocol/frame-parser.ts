@@ -132,13 +132,18 @@ export class FrameParser {
    * connection that is over. Parsing after this is undefined.
    */
   release(): void {
+    this.#dropRead();
+    this.#partial.reset();
+    this.#filled = 0;
+    this.payload = EMPTY;
+  }
+
+  /** Let go of the last read (its bytes, its store and the DataView over it). */
+  #dropRead(): void {
     this.#buf = EMPTY;
     this.#bufStore = EMPTY.buffer;
     this.#view = undefined;
     this.#pos = 0;
-    this.#partial.reset();
-    this.#filled = 0;
-    this.payload = EMPTY;
   }
 
   /** Bytes received that do not yet make a frame. */
@@ -206,10 +211,7 @@ export class FrameParser {
   #fail(code: ErrorCode, message: string, closeCode: number): ParseStatus {
     this.error = new ProtocolError(code, message, closeCode);
     this.#state = STATE_FAILED;
-    this.#buf = EMPTY;
-    this.#bufStore = EMPTY.buffer;
-    this.#view = undefined;
-    this.#pos = 0;
+    this.#dropRead();
     this.#partial.reset();
     this.#filled = 0;
     this.payload = EMPTY;
@@ -224,10 +226,7 @@ export class FrameParser {
       // Everything read so far is parsed: let go of the last chunk (an idle connection should
       // not keep its last read alive; payload views handed out keep what they need).
       if (avail === 0 && buf !== EMPTY) {
-        this.#buf = EMPTY;
-        this.#bufStore = EMPTY.buffer;
-        this.#view = undefined;
-        this.#pos = 0;
+        this.#dropRead();
         // The caller is done with the last frame when it asks for the next one: its payload view
         // would keep the chunk alive as well.
         this.payload = EMPTY;
