@@ -361,35 +361,30 @@ export class Server<D = undefined> {
     if (this.#deflate === undefined) {
       // No connection of this server compresses: one frame for all, queued in one loop.
       if (!(targets instanceof Set && targets.size === 0)) connInternals.fanOutFrame(targets, arenaFrame(op, payload, false), payload.length, conflateKey, result);
-      this.#published++;
-      this.#queued += result.queued + result.conflated;
-      return result;
-    }
-    for (const conn of targets) {
-      const key = deflateKeyFor(conn, payload.length);
-      let r: PublishWriteResult;
-      if (key === undefined) {
-        plain ??= arenaFrame(op, payload, false);
-        r = tryWriteFrame(conn, plain, payload.length, conflateKey);
-      } else if (key === null) {
-        r = tryPublish(conn, payload, isBinary, conflateKey);
-      } else {
-        compressed ??= new Map();
-        let frame = compressed.get(key);
-        if (frame === undefined) {
-          // Issue 15: a large message is compressed once on the thread pool (null: each subscriber
-          // queues it plain, in its order, and its codec takes the shared result when it gets there).
-          const params = this.#deflateParams.get(key)!;
-          shareable ??= payload.subarray(0);
-          frame = shareLargeCompression(shareable, params, this.#deflate!) ? null : arenaFrame(op, compressShared(payload, params, this.#deflate!), true);
-          compressed.set(key, frame);
+    } else {
+      for (const conn of targets) {
+        const key = deflateKeyFor(conn, payload.length);
+        let r: PublishWriteResult;
+        if (key === undefined) {
+          plain ??= arenaFrame(op, payload, false);
+          r = tryWriteFrame(conn, plain, payload.length, conflateKey);
+        } else if (key === null) {
+          r = tryPublish(conn, payload, isBinary, conflateKey);
+        } else {
+          compressed ??= new Map();
+          let frame = compressed.get(key);
+          if (frame === undefined) {
+            // Issue 15: a large message is compressed once on the thread pool (null: each subscriber
+            // queues it plain, in its order, and its codec takes the shared result when it gets there).
+            const params = this.#deflateParams.get(key)!;
+            shareable ??= payload.subarray(0);
+            frame = shareLargeCompression(shareable, params, this.#deflate!) ? null : arenaFrame(op, compressShared(payload, params, this.#deflate!), true);
+            compressed.set(key, frame);
+          }
+          r = frame === null ? tryPublish(conn, shareable!, isBinary, conflateKey) : tryWriteFrame(conn, frame, payload.length, conflateKey);
         }
-        r = frame === null ? tryPublish(conn, shareable!, isBinary, conflateKey) : tryWriteFrame(conn, frame, payload.length, conflateKey);
+        result[r]++;
       }
-      if (r === 'queued') result.queued++;
-      else if (r === 'conflated') result.conflated++;
-      else if (r === 'closed') result.closed++;
-      else result.dropped++;
     }
     this.#published++;
     this.#queued += result.queued + result.conflated;
